@@ -1,0 +1,143 @@
+"""One typed settings object, read from the environment.
+
+The embedded default needs no configuration at all: a SQLite file under ``./var/``, in-process
+cache and pub/sub, files under ``./files``. Production sets ``DATABASE_URL`` and ``REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(Exception):
+    """Raised with one readable line when the environment describes an unusable server."""
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+DEFAULT_VAR_DIR = Path("var")
+SECRET_KEY_FILE = "secret_key"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``sqlite:///``) and pick our async drivers."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("must look like postgresql://user@host/db or sqlite:///path.db")
+    base = scheme.split("+", 1)[0].lower()
+    if base in {"postgres", "postgresql"}:
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(f"unsupported database {scheme!r}: use postgresql:// or sqlite://")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="PostgreSQL or SQLite URL; empty means the embedded ./var/contentgraph.db",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL; empty = in-process")
+    files_root: Path = Path("files")
+    var_dir: Path = DEFAULT_VAR_DIR
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    log_level: LogLevel = LogLevel.INFO
+    secret_key: SecretStr | None = None
+
+    page_size_default: Annotated[int, Field(ge=1, le=1000)] = 20
+    page_size_max: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_query_depth: Annotated[int, Field(ge=2, le=100)] = 12
+    max_query_tokens: Annotated[int, Field(ge=100)] = 5000
+    max_aliases: Annotated[int, Field(ge=1)] = 50
+    graphiql: bool = True
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_echo: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        value = value.strip()
+        return normalise_database_url(value) if value else ""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _page_sizes_agree(self) -> Settings:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when running on the embedded SQLite default (no DATABASE_URL given)."""
+        return not self.database_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'contentgraph.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    def secret(self) -> str:
+        """The signing key; generated once and kept under var/ for the embedded default."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if not self.is_embedded:
+            raise ConfigurationError("SECRET_KEY must be set when DATABASE_URL is set")
+        path = self.var_dir / SECRET_KEY_FILE
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; turn pydantic's report into one line a human can act on."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    if settings.secret_key is not None and len(settings.secret_key.get_secret_value()) < 32:
+        raise ConfigurationError("invalid configuration: SECRET_KEY: use at least 32 characters")
+    return settings

@@ -1,0 +1,29 @@
+"""The process's database handle: one engine, one session factory, a readiness probe."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.engine import create_engine, create_session_factory
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.engine: AsyncEngine = create_engine(settings)
+        self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
+
+    def session(self) -> AsyncSession:
+        return self.sessions()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,200 @@
+"""Keyset (cursor) pagination: stable under concurrent inserts, an index seek per page.
+
+A cursor carries the sort key's name and the row's values for that key (ending in the id), so a
+cursor made under one ordering is refused under another instead of silently skipping rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+T = TypeVar("T")
+
+
+class InvalidCursor(ValueError):
+    """The client sent a cursor we did not make, or one made for another ordering."""
+
+
+class InvalidWindow(ValueError):
+    """first/last/after/before do not describe a page we are willing to serve."""
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """An ordering of a table: columns ending in a unique tie-break, all in one direction."""
+
+    name: str
+    columns: tuple[InstrumentedAttribute[Any], ...]
+    descending: bool = False
+
+    def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
+        descending = self.descending != reverse
+        return [c.desc() if descending else c.asc() for c in self.columns]
+
+    def values_of(self, row: Any) -> tuple[Any, ...]:
+        return tuple(getattr(row, c.key) for c in self.columns)
+
+    def beyond(self, values: Sequence[Any], *, forward: bool) -> ColumnElement[bool]:
+        """Rows strictly after (forward) or before the given key values in this ordering.
+
+        Spelled out as (a > x) OR (a = x AND b > y) rather than a row-value comparison: both
+        databases use the (a, b) index for it, and it works in every SQLite build.
+        """
+        greater = forward != self.descending
+        clauses: list[ColumnElement[bool]] = []
+        for i, column in enumerate(self.columns):
+            strict = column > values[i] if greater else column < values[i]
+            equal = [self.columns[j] == values[j] for j in range(i)]
+            clauses.append(and_(*equal, strict) if equal else strict)
+        return or_(*clauses)
+
+    def encode(self, row: Any) -> str:
+        payload = [self.name, *(_to_json(v) for v in self.values_of(row))]
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def decode(self, cursor: str) -> tuple[Any, ...]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            payload = json.loads(raw)
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise InvalidCursor("the cursor is not one this server issued") from None
+        if not isinstance(payload, list) or len(payload) != len(self.columns) + 1:
+            raise InvalidCursor("the cursor is not one this server issued")
+        if payload[0] != self.name:
+            raise InvalidCursor(f"the cursor was issued for another ordering than {self.name}")
+        try:
+            return tuple(
+                _from_json(v, c.type.python_type)
+                for v, c in zip(payload[1:], self.columns, strict=True)
+            )
+        except (TypeError, ValueError):
+            raise InvalidCursor("the cursor is not one this server issued") from None
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    return value
+
+
+def _from_json(value: Any, python_type: type) -> Any:
+    if python_type is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive datetime in cursor")
+        return parsed
+    if python_type is uuid.UUID:
+        return uuid.UUID(hex=value)
+    if python_type is int and isinstance(value, bool):
+        raise TypeError("bool is not an int")
+    if not isinstance(value, python_type):
+        raise TypeError(f"expected {python_type.__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A validated slice request: ``limit`` rows forward from ``after`` or back from ``before``."""
+
+    limit: int
+    forward: bool = True
+    after: str | None = None
+    before: str | None = None
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        first: int | None,
+        after: str | None,
+        last: int | None,
+        before: str | None,
+        default_size: int,
+        max_size: int,
+    ) -> Window:
+        if first is not None and last is not None:
+            raise InvalidWindow("pass either first or last, not both")
+        for name, value in (("first", first), ("last", last)):
+            if value is not None and value < 0:
+                raise InvalidWindow(f"{name} must not be negative")
+            if value is not None and value > max_size:
+                raise InvalidWindow(f"{name} must not exceed {max_size} (the maximum page size)")
+        if last is not None:
+            return cls(limit=last, forward=False, after=after, before=before)
+        return cls(limit=default_size if first is None else first, after=after, before=before)
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    cursors: list[str]
+    #: None means "not known without another query"; the caller asks only when it must.
+    has_next: bool | None
+    has_previous: bool | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def windowed(statement: Select[Any], sort: SortKey, window: Window) -> Select[Any]:
+    """Apply a window's bounds, order and limit (+1 to learn whether more rows exist)."""
+    if window.after is not None:
+        statement = statement.where(sort.beyond(sort.decode(window.after), forward=True))
+    if window.before is not None:
+        statement = statement.where(sort.beyond(sort.decode(window.before), forward=False))
+    return statement.order_by(*sort.order_by(reverse=not window.forward)).limit(window.limit + 1)
+
+
+def shape_page(rows: Sequence[T], sort: SortKey, window: Window) -> Page[T]:
+    """Turn the rows a windowed query returned (one extra at most) into a page."""
+    more = len(rows) > window.limit
+    kept = list(rows[: window.limit])
+    if not window.forward:
+        kept.reverse()
+    cursors = [sort.encode(row) for row in kept]
+    if window.forward:
+        return Page(kept, cursors, has_next=more, has_previous=None if window.after else False)
+    return Page(kept, cursors, has_next=None if window.before else False, has_previous=more)
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select[Any], sort: SortKey, window: Window
+) -> Page[Any]:
+    """Fetch one page of ORM entities selected by ``statement``."""
+    if window.limit == 0:
+        windowed(statement, sort, window)  # still validate the cursors
+        return Page([], [], has_next=False, has_previous=False)
+    rows = (await session.scalars(windowed(statement, sort, window))).all()
+    return shape_page(rows, sort, window)
+
+
+async def exists_behind(
+    session: AsyncSession, statement: Select[Any], sort: SortKey, cursor: str, *, forward: bool
+) -> bool:
+    """Is there a row at or behind ``cursor`` when paging forward (or ahead of it, backward)?
+
+    This is pageInfo's "other direction" flag; it costs a query, so it runs only when asked.
+    """
+    behind = not_(sort.beyond(sort.decode(cursor), forward=forward))
+    probe = statement.order_by(None).where(behind).limit(1)
+    return bool((await session.execute(select(probe.exists()))).scalar_one())
+
+
+async def count(session: AsyncSession, statement: Select[Any]) -> int:
+    total = await session.scalar(
+        select(func.count()).select_from(statement.order_by(None).subquery())
+    )
+    return int(total or 0)

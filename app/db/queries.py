@@ -1,0 +1,66 @@
+"""Batch reads the DataLoaders are built on: one statement for many keys."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.db.models import Base, Photo
+from app.db.paging import Page, SortKey, Window, shape_page
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+async def by_ids(
+    session: AsyncSession, model: type[ModelT], ids: Sequence[uuid.UUID]
+) -> list[ModelT | None]:
+    """Rows for ``ids`` in the same order, None where a row does not exist."""
+    pk = model.__mapper__.primary_key[0]
+    rows = (await session.scalars(select(model).where(pk.in_(set(ids))))).all()
+    found: dict[Any, ModelT] = {row.id: row for row in rows}  # type: ignore[attr-defined]
+    return [found.get(key) for key in ids]
+
+
+async def photo_pages(
+    session: AsyncSession, album_ids: Sequence[uuid.UUID], sort: SortKey, window: Window
+) -> list[Page[Photo]]:
+    """The same window of photos for many albums in one statement (ROW_NUMBER per album)."""
+    if window.limit == 0:
+        return [Page([], [], has_next=False, has_previous=False) for _ in album_ids]
+    inner = select(
+        Photo,
+        func.row_number()
+        .over(partition_by=Photo.album_id, order_by=sort.order_by(reverse=not window.forward))
+        .label("position"),
+    ).where(Photo.album_id.in_(set(album_ids)))
+    if window.after is not None:
+        inner = inner.where(sort.beyond(sort.decode(window.after), forward=True))
+    if window.before is not None:
+        inner = inner.where(sort.beyond(sort.decode(window.before), forward=False))
+    numbered = inner.subquery()
+    photo = aliased(Photo, numbered)
+    statement = (
+        select(photo)
+        .where(numbered.c.position <= window.limit + 1)
+        .order_by(numbered.c.album_id, numbered.c.position)
+    )
+    grouped: dict[uuid.UUID, list[Photo]] = defaultdict(list)
+    for row in (await session.scalars(statement)).all():
+        grouped[row.album_id].append(row)
+    return [shape_page(grouped.get(album_id, []), sort, window) for album_id in album_ids]
+
+
+async def photo_counts(session: AsyncSession, album_ids: Sequence[uuid.UUID]) -> list[int]:
+    statement = (
+        select(Photo.album_id, func.count())
+        .where(Photo.album_id.in_(set(album_ids)))
+        .group_by(Photo.album_id)
+    )
+    counts = {album_id: total for album_id, total in (await session.execute(statement)).all()}
+    return [int(counts.get(album_id, 0)) for album_id in album_ids]

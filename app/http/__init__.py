@@ -1,0 +1,1 @@
+"""HTTP face: the GraphQL endpoint, GraphiQL, health probes."""

@@ -1,0 +1,126 @@
+"""The GraphiQL page, served entirely from our own origin.
+
+GraphiQL and the React it runs on are vendored into ``static/graphiql/`` by
+``scripts/vendor_graphiql.sh`` instead of being loaded from a CDN, so that:
+
+* the IDE works with no internet access (air-gapped hosts, CI, laptops on a plane);
+* the versions are pinned in the repository and only change through a reviewed diff;
+* the bytes are checksummed: ``SHA256SUMS`` records them, and every ``<script>`` and
+  ``<link>`` tag carries a Subresource Integrity hash computed from the files on disk
+  when this module is imported, so the browser refuses anything that does not match.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from pathlib import Path
+from typing import Final
+
+__all__ = ["GRAPHIQL_ASSETS_DIR", "render_graphiql_page"]
+
+GRAPHIQL_ASSETS_DIR: Final[Path] = Path(__file__).resolve().parent / "static" / "graphiql"
+
+_STYLESHEET: Final = "graphiql.min.css"
+# Load order matters: React, then ReactDOM, then GraphiQL (which expects both as globals).
+_SCRIPTS: Final = (
+    "react.production.min.js",
+    "react-dom.production.min.js",
+    "graphiql.min.js",
+)
+
+_DEFAULT_QUERY: Final = """\
+query Contacts {
+  contacts(first: 10) {
+    totalCount
+    edges {
+      node {
+        id
+        name
+        email
+      }
+    }
+  }
+}
+"""
+
+
+def _sri_sha384(name: str) -> str:
+    path = GRAPHIQL_ASSETS_DIR / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"GraphiQL asset {path} is missing; run scripts/vendor_graphiql.sh"
+        ) from exc
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
+
+
+_INTEGRITY: Final[dict[str, str]] = {name: _sri_sha384(name) for name in (_STYLESHEET, *_SCRIPTS)}
+
+
+def _js_string(value: str) -> str:
+    """A JSON string literal that is also safe inside an inline ``<script>`` element."""
+    return (
+        json.dumps(value, ensure_ascii=True)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def render_graphiql_page(
+    *, endpoint: str, assets_prefix: str, title: str = "contentgraph GraphiQL"
+) -> str:
+    """Return a complete HTML page that mounts GraphiQL against ``endpoint``.
+
+    ``assets_prefix`` is the URL path under which ``GRAPHIQL_ASSETS_DIR`` is served
+    (for example ``"/graphiql-static"``); the page references nothing outside it.
+    """
+    prefix = assets_prefix.rstrip("/")
+    stylesheet = (
+        f'<link rel="stylesheet" href="{_attr(f"{prefix}/{_STYLESHEET}")}"'
+        f' integrity="{_INTEGRITY[_STYLESHEET]}">'
+    )
+    scripts = "\n    ".join(
+        f'<script src="{_attr(f"{prefix}/{name}")}" integrity="{_INTEGRITY[name]}"></script>'
+        for name in _SCRIPTS
+    )
+    return f"""<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <meta name="referrer" content="no-referrer">
+    <title>{html.escape(title)}</title>
+    <style>
+      html, body, #graphiql {{ height: 100%; margin: 0; overflow: hidden; }}
+    </style>
+    {stylesheet}
+  </head>
+  <body>
+    <div id="graphiql">Loading GraphiQL...</div>
+    {scripts}
+    <script>
+      (function () {{
+        "use strict";
+        var fetcher = GraphiQL.createFetcher({{ url: {_js_string(endpoint)} }});
+        var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+        root.render(
+          React.createElement(GraphiQL, {{
+            fetcher: fetcher,
+            defaultEditorToolsVisibility: true,
+            defaultQuery: {_js_string(_DEFAULT_QUERY)},
+          }})
+        );
+      }})();
+    </script>
+  </body>
+</html>
+"""

@@ -1,0 +1,62 @@
+"""Liveness and readiness probes for orchestrators and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app.config import Settings
+from app.db.database import Database
+
+logger = logging.getLogger("contentgraph.health")
+CHECK_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and its event loop answers; says nothing about dependencies."""
+    return JSONResponse({"status": "ok"})
+
+
+def _probe_files_root(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".readyz-{uuid.uuid4().hex}"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+
+
+async def _check(name: str, coroutine: object) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(coroutine, CHECK_TIMEOUT)  # type: ignore[arg-type]
+    except Exception as exc:
+        logger.warning("readiness check %s failed: %s", name, exc)
+        return name, f"failing: {type(exc).__name__}"
+    return name, "ok"
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the database answers, the files root is writable (Redis when set)."""
+    settings: Settings = request.app.state.settings
+    db: Database = request.app.state.db
+    checks = dict(
+        await asyncio.gather(
+            _check("database", db.ping()),
+            _check("files", asyncio.to_thread(_probe_files_root, settings.files_root)),
+        )
+    )
+    if settings.redis_url:
+        checks["redis"] = "not yet supported by this version"
+    ready = all(state == "ok" for state in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

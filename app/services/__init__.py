@@ -1,0 +1,1 @@
+"""Use cases: one transaction each, no GraphQL in sight."""

@@ -1,0 +1,121 @@
+"""Albums: create, change, delete, and the filtered, ordered listing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
+from app.db.paging import SortKey
+from app.services.errors import NotFound, ValidationFailed
+from app.services.search import created_between, text_search
+from app.services.validation import Cleaner
+
+
+class AlbumOrder(StrEnum):
+    TITLE_ASC = "TITLE_ASC"
+    TITLE_DESC = "TITLE_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+
+
+ALBUM_SORTS: dict[AlbumOrder, SortKey] = {
+    AlbumOrder.TITLE_ASC: SortKey("TITLE_ASC", (Album.title, Album.id)),
+    AlbumOrder.TITLE_DESC: SortKey("TITLE_DESC", (Album.title, Album.id), descending=True),
+    AlbumOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Album.created_at, Album.id)),
+    AlbumOrder.CREATED_AT_DESC: SortKey(
+        "CREATED_AT_DESC", (Album.created_at, Album.id), descending=True
+    ),
+}
+
+
+class PhotoOrder(StrEnum):
+    SORT_ASC = "SORT_ASC"
+    SORT_DESC = "SORT_DESC"
+    CREATED_AT_ASC = "CREATED_AT_ASC"
+    CREATED_AT_DESC = "CREATED_AT_DESC"
+
+
+PHOTO_SORTS: dict[PhotoOrder, SortKey] = {
+    PhotoOrder.SORT_ASC: SortKey("SORT_ASC", (Photo.sort, Photo.id)),
+    PhotoOrder.SORT_DESC: SortKey("SORT_DESC", (Photo.sort, Photo.id), descending=True),
+    PhotoOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Photo.created_at, Photo.id)),
+    PhotoOrder.CREATED_AT_DESC: SortKey(
+        "CREATED_AT_DESC", (Photo.created_at, Photo.id), descending=True
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumFilter:
+    search: str | None = None
+    created_since: datetime | None = None
+    created_before: datetime | None = None
+
+
+def albums_statement(criteria: AlbumFilter) -> Select[Album]:
+    statement = select(Album)
+    if criteria.search:
+        statement = statement.where(text_search(criteria.search, Album.title))
+    return statement.where(
+        *created_between(Album.created_at, criteria.created_since, criteria.created_before)
+    )
+
+
+_EDITABLE = ("title", "description")
+
+
+def _clean(changes: Mapping[str, str | None], *, creating: bool) -> dict[str, str | None]:
+    cleaner = Cleaner()
+    cleaned: dict[str, str | None] = {}
+    if creating or "title" in changes:
+        cleaned["title"] = cleaner.text(
+            "title", changes.get("title"), max_length=TITLE_MAX, required=True, multiline=False
+        )
+    if "description" in changes:
+        cleaned["description"] = cleaner.text(
+            "description",
+            changes["description"],
+            max_length=DESCRIPTION_MAX,
+            required=False,
+            multiline=True,
+        )
+    if cleaner.errors:
+        raise ValidationFailed(cleaner.errors)
+    return cleaned
+
+
+async def create_album(session: AsyncSession, fields: Mapping[str, str | None]) -> Album:
+    cleaned = _clean({k: v for k, v in fields.items() if k in _EDITABLE}, creating=True)
+    async with session.begin():
+        album = Album(**cleaned)
+        session.add(album)
+    return album
+
+
+async def update_album(
+    session: AsyncSession, album_id: uuid.UUID, changes: Mapping[str, str | None]
+) -> Album:
+    cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
+    async with session.begin():
+        album = await session.get(Album, album_id, with_for_update=True)
+        if album is None:
+            raise NotFound("id", "the album")
+        for key, value in cleaned.items():
+            setattr(album, key, value)
+    return album
+
+
+async def delete_album(session: AsyncSession, album_id: uuid.UUID) -> None:
+    """Photos go with the album (ON DELETE CASCADE); their blobs are the storage layer's job."""
+    async with session.begin():
+        album = await session.get(Album, album_id, with_for_update=True)
+        if album is None:
+            raise NotFound("id", "the album")
+        await session.delete(album)

@@ -1,0 +1,44 @@
+"""Filters shared by the listings: wildcard-safe text search and created-at ranges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` with the user's own %, _ and backslash taken literally."""
+    escaped = (
+        term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+def text_search(term: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on any of the columns (ILIKE on PostgreSQL)."""
+    pattern = like_pattern(term.strip())
+    return or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def created_between(
+    column: InstrumentedAttribute[datetime], since: datetime | None, before: datetime | None
+) -> list[ColumnElement[bool]]:
+    """``since`` inclusive, ``before`` exclusive; a time without zone is read as UTC."""
+    clauses: list[ColumnElement[bool]] = []
+    if since is not None:
+        clauses.append(column >= _utc(since))
+    if before is not None:
+        clauses.append(column < _utc(before))
+    return clauses

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands, needing nothing but Python 3.11+.
+
+python3 dev.py run     create .venv, install pinned deps, migrate, serve on the embedded default
+python3 dev.py test    same environment, then the whole test suite (extra args go to pytest)
+python3 dev.py lint    ruff and mypy
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".contentgraph-installed"
+INPUTS = ("pyproject.toml", "constraints.txt")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment() -> None:
+    """Create .venv and install the pinned dependencies, once per change of the pins."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is
+        sys.exit(f"contentgraph needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("installing pinned dependencies into .venv ...", flush=True)
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            "-e",
+            f"{ROOT}[dev]",
+        ],
+        check=True,
+    )
+    STAMP.write_text(_fingerprint())
+
+
+def run(*command: str) -> int:
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "lint"}:
+        print(__doc__)
+        return 2
+    ensure_environment()
+    action, rest = argv[0], argv[1:]
+    if action == "run":
+        return run(str(BIN / "contentgraph"), "serve", "--migrate", *rest)
+    if action == "test":
+        return run(str(PYTHON), "-m", "pytest", *rest)
+    status = run(str(PYTHON), "-m", "ruff", "check", ".")
+    status |= run(str(PYTHON), "-m", "ruff", "format", "--check", ".")
+    return status | run(str(PYTHON), "-m", "mypy", "app", "schema", "tests")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

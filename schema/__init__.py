@@ -1,0 +1,55 @@
+"""The GraphQL face of contentgraph: Strawberry types over the services."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from app.config import Settings
+from schema.errors import ErrorCodes
+from schema.mutations.albums import AlbumMutations
+from schema.mutations.contacts import ContactMutations
+from schema.queries import Query
+from schema.scalars import SCALAR_MAP
+from schema.types.album import Album
+from schema.types.contact import Contact
+from schema.types.photo import Photo
+from schema.types.stored_file import StoredFile
+
+
+@strawberry.type
+class Mutation(ContactMutations, AlbumMutations):
+    pass
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Client mistakes are not server errors: ErrorCodes logs only the unexpected ones."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Contact, Album, Photo, StoredFile],
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        extensions=[
+            ErrorCodes,
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        ],
+    )

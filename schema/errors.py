@@ -1,0 +1,107 @@
+"""GraphQL errors with a stable ``extensions.code``, and the extension that assigns the codes.
+
+Clients switch on the code, never on the message. Codes follow Apollo's conventions so existing
+client tooling recognises them. Unexpected exceptions are logged with their traceback and
+reach the client only as INTERNAL_SERVER_ERROR - never a stack trace or a SQL fragment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+logger = logging.getLogger("contentgraph.graphql")
+
+
+class ErrorCode(StrEnum):
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+#: Codes that mean "the request itself was wrong": GraphQL-over-HTTP answers these with 400
+#: when the client accepts application/graphql-response+json.
+REQUEST_ERROR_CODES = frozenset(
+    {ErrorCode.GRAPHQL_PARSE_FAILED, ErrorCode.GRAPHQL_VALIDATION_FAILED, ErrorCode.BAD_REQUEST}
+)
+
+
+class ClientError(Exception):
+    """An error the client caused and can fix; its message is safe to show."""
+
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions: dict[str, Any] = {"code": self.code.value, **extensions}
+
+
+class BadUserInput(ClientError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class Unauthenticated(ClientError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ClientError):
+    code = ErrorCode.FORBIDDEN
+
+
+def error_code(error: GraphQLError) -> str | None:
+    code = (error.extensions or {}).get("code")
+    return str(code) if code is not None else None
+
+
+def _tag(errors: list[GraphQLError] | None, code: ErrorCode) -> None:
+    for error in errors or ():
+        if error_code(error) is None:
+            error.extensions = {**(error.extensions or {}), "code": code.value}
+
+
+class ErrorCodes(SchemaExtension):
+    """Give every error a code according to the phase that produced it; mask the unexpected."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        _tag(self.execution_context.pre_execution_errors, ErrorCode.GRAPHQL_PARSE_FAILED)
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        _tag(self.execution_context.pre_execution_errors, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [self._classify(error) for error in errors]
+
+    def _classify(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:
+            # graphql-core's own errors at execution time: variable coercion and friends.
+            _tag([error], ErrorCode.BAD_USER_INPUT)
+            return error
+        if isinstance(original, ClientError | GraphQLError):
+            _tag([error], ErrorCode.BAD_USER_INPUT)
+            return error
+        logger.error(
+            "unexpected error resolving %s", ".".join(map(str, error.path or ())), exc_info=original
+        )
+        return GraphQLError(
+            "Internal server error",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+        )

@@ -1,0 +1,52 @@
+"""Per-request DataLoaders: every relation is fetched in one batch per level, never per node."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from app.db import queries
+from app.db.database import Database
+from app.db.models import Album, Contact, Photo, StoredFile
+from app.db.paging import Page, Window
+from app.services.albums import PHOTO_SORTS, PhotoOrder
+
+PhotoPageKey = tuple[uuid.UUID, PhotoOrder, Window]
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.contact = DataLoader(self._load(Contact))
+        self.album = DataLoader(self._load(Album))
+        self.photo = DataLoader(self._load(Photo))
+        self.file = DataLoader(self._load(StoredFile))
+        self.photo_page: DataLoader[PhotoPageKey, Page[Photo]] = DataLoader(self._photo_pages)
+        self.photo_count: DataLoader[uuid.UUID, int] = DataLoader(self._photo_counts)
+
+    def _load(self, model: type[queries.ModelT]):  # type: ignore[no-untyped-def]
+        async def batch(ids: Sequence[uuid.UUID]) -> list[queries.ModelT | None]:
+            async with self._db.session() as session:
+                return await queries.by_ids(session, model, ids)
+
+        return batch
+
+    async def _photo_pages(self, keys: Sequence[PhotoPageKey]) -> list[Page[Photo]]:
+        # Albums asking for the same window and order share one statement.
+        groups: dict[tuple[PhotoOrder, Window], list[uuid.UUID]] = defaultdict(list)
+        for album_id, order, window in keys:
+            groups[(order, window)].append(album_id)
+        pages: dict[PhotoPageKey, Page[Photo]] = {}
+        async with self._db.session() as session:
+            for (order, window), album_ids in groups.items():
+                found = await queries.photo_pages(session, album_ids, PHOTO_SORTS[order], window)
+                for album_id, page in zip(album_ids, found, strict=True):
+                    pages[(album_id, order, window)] = page
+        return [pages[key] for key in keys]
+
+    async def _photo_counts(self, album_ids: Sequence[uuid.UUID]) -> list[int]:
+        async with self._db.session() as session:
+            return await queries.photo_counts(session, album_ids)

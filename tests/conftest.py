@@ -1,0 +1,193 @@
+"""Shared fixtures: every GraphQL test runs once on SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from starlette.applications import Starlette
+
+from app.config import Settings
+from app.db.migrate import upgrade
+from app.db.models import Base
+from app.server import create_app
+from tests.backends import (
+    TEST_SECRET,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_settings,
+    sqlite_settings,
+)
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def backend_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Settings]:
+    """A migrated, empty database of each kind, shared by the tests of one session."""
+    directory = tmp_path_factory.mktemp(request.param)
+    if request.param == "sqlite":
+        settings = sqlite_settings(directory)
+        await upgrade(settings)
+        yield settings
+        return
+    url = await create_postgres_database()
+    try:
+        settings = postgres_settings(url, directory)
+        await upgrade(settings)
+        yield settings
+    finally:
+        await drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+async def app(backend_settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(backend_settings)
+    yield application
+    await application.state.db.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Each test starts with empty tables (cheaper than a database per test)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Starlette = request.getfixturevalue("app")
+    async with application.state.db.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(table.delete())
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+class GraphQLClient:
+    """Posts operations the way a browser client does and returns the decoded body."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or None}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = await self(query, **variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends (transaction control excluded)."""
+
+    IGNORED = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(self.IGNORED):
+            self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_counter(app: Starlette) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `contentgraph serve` process on the embedded default, in a temp directory."""
+    workdir = tmp_path_factory.mktemp("live")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": "",
+        "REDIS_URL": "",
+        "VAR_DIR": str(workdir / "var"),
+        "FILES_ROOT": str(workdir / "files"),
+        "SECRET_KEY": TEST_SECRET,
+        "LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--migrate", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {(workdir / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become healthy within 30 s")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+async def db_execute(app: Starlette) -> Any:
+    """Run raw SQL against the test database (for seeding rows no mutation creates yet)."""
+
+    async def run(statement: str, **params: Any) -> None:
+        async with app.state.db.engine.begin() as connection:
+            await connection.execute(text(statement), params)
+
+    return run
