@@ -6,8 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from app.services.albums import ALBUM_SORTS, AlbumFilter, AlbumOrder, albums_statement
-from app.services.contacts import CONTACT_SORTS, ContactFilter, ContactOrder, contacts_statement
+from app.services.albums import ALBUM_SORTS, AlbumOrder, albums_statement
+from app.services.contacts import CONTACT_SORTS, ContactOrder, contacts_statement
+from app.services.search import ListFilter
 from schema.context import Info
 from schema.errors import BadUserInput
 from schema.ids import decode_global_id
@@ -19,36 +20,42 @@ from schema.types.node import Node
 
 SEARCH_MAX = 200
 
-ContactOrderEnum = strawberry.enum(
-    ContactOrder, name="ContactOrder", description="Contact orderings; ties break on the id."
-)
-AlbumOrderEnum = strawberry.enum(
-    AlbumOrder, name="AlbumOrder", description="Album orderings; ties break on the id."
-)
+strawberry.enum(ContactOrder, name="ContactOrder", description="Ties break on the id.")
+strawberry.enum(AlbumOrder, name="AlbumOrder", description="Ties break on the id.")
 
 
-@strawberry.input(description="Narrow a contact list. All given conditions must hold.")
-class ContactFilterInput:
-    search: str | None = strawberry.field(
-        default=None, description="Case-insensitive substring of the name or email."
-    )
+@strawberry.input
+class ListFilterInput:
+    """What contact and album filters share; each list has its own input type to grow."""
+
+    search: str | None = None
     created_since: datetime | None = strawberry.field(default=None, description="Inclusive.")
     created_before: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
+    def to_filter(self) -> ListFilter:
+        if self.search is not None and len(self.search) > SEARCH_MAX:
+            raise BadUserInput(f"search must be at most {SEARCH_MAX} characters")
+        return ListFilter(self.search, self.created_since, self.created_before)
 
-@strawberry.input(description="Narrow an album list. All given conditions must hold.")
-class AlbumFilterInput:
+
+@strawberry.input(description="Narrow the contact list. All given conditions must hold.")
+class ContactFilterInput(ListFilterInput):
     search: str | None = strawberry.field(
-        default=None, description="Case-insensitive substring of the title."
+        default=None,
+        description="Case-insensitive substring of the name or email; % and _ match literally.",
     )
-    created_since: datetime | None = strawberry.field(default=None, description="Inclusive.")
-    created_before: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
 
-def _search(term: str | None) -> str | None:
-    if term is not None and len(term) > SEARCH_MAX:
-        raise BadUserInput(f"search must be at most {SEARCH_MAX} characters", argument="filter")
-    return term
+@strawberry.input(description="Narrow the album list. All given conditions must hold.")
+class AlbumFilterInput(ListFilterInput):
+    search: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive substring of the title; % and _ match literally.",
+    )
+
+
+def _criteria(filter: ListFilterInput | None) -> ListFilter:
+    return filter.to_filter() if filter is not None else ListFilter()
 
 
 @strawberry.type
@@ -80,17 +87,9 @@ class Query:
         order_by: ContactOrder = ContactOrder.NAME_ASC,
     ) -> Connection[Contact]:
         window = window_from_arguments(info.context.settings, first, after, last, before)
-        criteria = (
-            ContactFilter(
-                search=_search(filter.search),
-                created_since=filter.created_since,
-                created_before=filter.created_before,
-            )
-            if filter
-            else ContactFilter()
-        )
+        statement = contacts_statement(_criteria(filter))
         source: QuerySource[object] = QuerySource(
-            info.context.db, contacts_statement(criteria), CONTACT_SORTS[order_by], window
+            info.context.db, statement, CONTACT_SORTS[order_by], window
         )
         return Connection(_source=source, _to_node=Contact.from_row)
 
@@ -111,16 +110,8 @@ class Query:
         order_by: AlbumOrder = AlbumOrder.TITLE_ASC,
     ) -> Connection[Album]:
         window = window_from_arguments(info.context.settings, first, after, last, before)
-        criteria = (
-            AlbumFilter(
-                search=_search(filter.search),
-                created_since=filter.created_since,
-                created_before=filter.created_before,
-            )
-            if filter
-            else AlbumFilter()
-        )
+        statement = albums_statement(_criteria(filter))
         source: QuerySource[object] = QuerySource(
-            info.context.db, albums_statement(criteria), ALBUM_SORTS[order_by], window
+            info.context.db, statement, ALBUM_SORTS[order_by], window
         )
         return Connection(_source=source, _to_node=Album.from_row)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Select, select
@@ -13,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
 from app.db.paging import SortKey
-from app.services.errors import NotFound, ValidationFailed
-from app.services.search import created_between, text_search
+from app.services.errors import ValidationFailed
+from app.services.records import locked
+from app.services.search import ListFilter, created_between, text_search
 from app.services.validation import Cleaner
 
 
@@ -52,14 +51,7 @@ PHOTO_SORTS: dict[PhotoOrder, SortKey] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class AlbumFilter:
-    search: str | None = None
-    created_since: datetime | None = None
-    created_before: datetime | None = None
-
-
-def albums_statement(criteria: AlbumFilter) -> Select[Album]:
+def albums_statement(criteria: ListFilter) -> Select[Album]:
     statement = select(Album)
     if criteria.search:
         statement = statement.where(text_search(criteria.search, Album.title))
@@ -104,9 +96,7 @@ async def update_album(
 ) -> Album:
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
     async with session.begin():
-        album = await session.get(Album, album_id, with_for_update=True)
-        if album is None:
-            raise NotFound("id", "the album")
+        album = await locked(session, Album, album_id)
         for key, value in cleaned.items():
             setattr(album, key, value)
     return album
@@ -115,7 +105,5 @@ async def update_album(
 async def delete_album(session: AsyncSession, album_id: uuid.UUID) -> None:
     """Photos go with the album (ON DELETE CASCADE); their blobs are the storage layer's job."""
     async with session.begin():
-        album = await session.get(Album, album_id, with_for_update=True)
-        if album is None:
-            raise NotFound("id", "the album")
+        album = await locked(session, Album, album_id)
         await session.delete(album)

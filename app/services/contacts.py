@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Select, select
@@ -13,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import EMAIL_MAX, NAME_MAX, NOTES_MAX, PHONE_MAX, Contact
 from app.db.paging import SortKey
-from app.services.errors import NotFound, ValidationFailed
-from app.services.search import created_between, text_search
+from app.services.errors import ValidationFailed
+from app.services.records import locked
+from app.services.search import ListFilter, created_between, text_search
 from app.services.validation import Cleaner
 
 
@@ -35,14 +34,7 @@ CONTACT_SORTS: dict[ContactOrder, SortKey] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ContactFilter:
-    search: str | None = None
-    created_since: datetime | None = None
-    created_before: datetime | None = None
-
-
-def contacts_statement(criteria: ContactFilter) -> Select[Contact]:
+def contacts_statement(criteria: ListFilter) -> Select[Contact]:
     statement = select(Contact)
     if criteria.search:
         statement = statement.where(text_search(criteria.search, Contact.name, Contact.email))
@@ -88,9 +80,7 @@ async def update_contact(
     """Change only the fields present in ``changes``; a None clears an optional field."""
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
     async with session.begin():
-        contact = await session.get(Contact, contact_id, with_for_update=True)
-        if contact is None:
-            raise NotFound("id", "the contact")
+        contact = await locked(session, Contact, contact_id)
         for key, value in cleaned.items():
             setattr(contact, key, value)
     return contact
@@ -98,7 +88,5 @@ async def update_contact(
 
 async def delete_contact(session: AsyncSession, contact_id: uuid.UUID) -> None:
     async with session.begin():
-        contact = await session.get(Contact, contact_id, with_for_update=True)
-        if contact is None:
-            raise NotFound("id", "the contact")
+        contact = await locked(session, Contact, contact_id)
         await session.delete(contact)

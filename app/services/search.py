@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,15 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """What every listing can be narrowed by; all given conditions must hold."""
+
+    search: str | None = None
+    created_since: datetime | None = None
+    created_before: datetime | None = None
 
 
 def like_pattern(term: str) -> str:

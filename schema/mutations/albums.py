@@ -5,10 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.services import albums as service
-from app.services.errors import ValidationFailed
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
-from schema.mutations.payloads import UserError, provided, user_errors
+from schema.mutations.payloads import UserError, call_service, provided
 from schema.types.album import Album
 
 FIELDS = ("title", "description")
@@ -34,43 +33,33 @@ class DeleteAlbumInput:
 
 @strawberry.type
 class AlbumPayload:
-    album: Album | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    album: Album | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
 class DeleteAlbumPayload:
-    deleted_album_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    deleted_album_id: strawberry.ID | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
 class AlbumMutations:
     @strawberry.mutation
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
-        try:
-            async with info.context.db.session() as session:
-                row = await service.create_album(session, provided(input, FIELDS))
-        except ValidationFailed as failed:
-            return AlbumPayload(user_errors=user_errors(failed.errors))
-        return AlbumPayload(album=Album.from_row(row))
+        fields = provided(input, FIELDS)
+        row, errors = await call_service(info, lambda s: service.create_album(s, fields))
+        return AlbumPayload(album=Album.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
-        album_id = decode_global_id(input.id, "Album")
-        try:
-            async with info.context.db.session() as session:
-                row = await service.update_album(session, album_id, provided(input, FIELDS))
-        except ValidationFailed as failed:
-            return AlbumPayload(user_errors=user_errors(failed.errors))
-        return AlbumPayload(album=Album.from_row(row))
+        key, changes = decode_global_id(input.id, "Album"), provided(input, FIELDS)
+        row, errors = await call_service(info, lambda s: service.update_album(s, key, changes))
+        return AlbumPayload(album=Album.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def delete_album(self, info: Info, input: DeleteAlbumInput) -> DeleteAlbumPayload:
-        album_id = decode_global_id(input.id, "Album")
-        try:
-            async with info.context.db.session() as session:
-                await service.delete_album(session, album_id)
-        except ValidationFailed as failed:
-            return DeleteAlbumPayload(user_errors=user_errors(failed.errors))
-        return DeleteAlbumPayload(deleted_album_id=strawberry.ID(to_global_id("Album", album_id)))
+        key = decode_global_id(input.id, "Album")
+        _, errors = await call_service(info, lambda s: service.delete_album(s, key))
+        deleted = None if errors else strawberry.ID(to_global_id("Album", key))
+        return DeleteAlbumPayload(deleted_album_id=deleted, user_errors=errors)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.services import contacts as service
-from app.services.errors import ValidationFailed
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
-from schema.mutations.payloads import UserError, provided, user_errors
+from schema.mutations.payloads import UserError, call_service, provided
 from schema.types.contact import Contact
 
 FIELDS = ("name", "email", "phone", "notes")
@@ -38,45 +37,33 @@ class DeleteContactInput:
 
 @strawberry.type
 class ContactPayload:
-    contact: Contact | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    contact: Contact | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
 class DeleteContactPayload:
-    deleted_contact_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    deleted_contact_id: strawberry.ID | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
 class ContactMutations:
     @strawberry.mutation
     async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload:
-        try:
-            async with info.context.db.session() as session:
-                row = await service.create_contact(session, provided(input, FIELDS))
-        except ValidationFailed as failed:
-            return ContactPayload(user_errors=user_errors(failed.errors))
-        return ContactPayload(contact=Contact.from_row(row))
+        fields = provided(input, FIELDS)
+        row, errors = await call_service(info, lambda s: service.create_contact(s, fields))
+        return ContactPayload(contact=Contact.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload:
-        contact_id = decode_global_id(input.id, "Contact")
-        try:
-            async with info.context.db.session() as session:
-                row = await service.update_contact(session, contact_id, provided(input, FIELDS))
-        except ValidationFailed as failed:
-            return ContactPayload(user_errors=user_errors(failed.errors))
-        return ContactPayload(contact=Contact.from_row(row))
+        key, changes = decode_global_id(input.id, "Contact"), provided(input, FIELDS)
+        row, errors = await call_service(info, lambda s: service.update_contact(s, key, changes))
+        return ContactPayload(contact=Contact.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeleteContactPayload:
-        contact_id = decode_global_id(input.id, "Contact")
-        try:
-            async with info.context.db.session() as session:
-                await service.delete_contact(session, contact_id)
-        except ValidationFailed as failed:
-            return DeleteContactPayload(user_errors=user_errors(failed.errors))
-        return DeleteContactPayload(
-            deleted_contact_id=strawberry.ID(to_global_id("Contact", contact_id))
-        )
+        key = decode_global_id(input.id, "Contact")
+        _, errors = await call_service(info, lambda s: service.delete_contact(s, key))
+        deleted = None if errors else strawberry.ID(to_global_id("Contact", key))
+        return DeleteContactPayload(deleted_contact_id=deleted, user_errors=errors)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.services.errors import FieldError, FieldErrorCode
+from app.services.errors import FieldError, FieldErrorCode, ValidationFailed
+from schema.context import Info
 
 UserErrorCode = strawberry.enum(
     FieldErrorCode, name="UserErrorCode", description="Why a field's value was refused."
@@ -32,3 +34,17 @@ def provided(input_object: Any, names: Iterable[str]) -> dict[str, Any]:
         for name in names
         if getattr(input_object, name) is not strawberry.UNSET
     }
+
+
+T = TypeVar("T")
+
+
+async def call_service(
+    info: Info, use_case: Callable[[AsyncSession], Awaitable[T]]
+) -> tuple[T | None, list[UserError]]:
+    """Run a use case in its own session; a validation failure becomes ``userErrors``."""
+    try:
+        async with info.context.db.session() as session:
+            return await use_case(session), []
+    except ValidationFailed as failed:
+        return None, user_errors(failed.errors)
