@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
 from app.db import queries
 from app.db.database import Database
@@ -15,6 +17,33 @@ from app.db.paging import Page, Window
 from app.services.albums import PHOTO_SORTS, PhotoOrder
 
 PhotoPageKey = tuple[uuid.UUID, PhotoOrder, Window]
+K = TypeVar("K")
+V = TypeVar("V")
+N = TypeVar("N")
+
+
+class DataLoader(StrawberryDataLoader[K, V]):
+    """A DataLoader whose shared futures survive the cancellation of one awaiting resolver.
+
+    graphql-core cancels the sibling fields of a field that fails; a plain DataLoader hands
+    every resolver the same cached future, so cancelling one waiter cancelled the future for
+    all of them and a CancelledError escaped the whole operation. Each waiter gets a shield.
+    """
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
+    def primed(self, to_node: Callable[[Any], N]) -> Callable[[Any], N]:
+        """Wrap a row-to-node function so every row a list returns also fills this cache.
+
+        A photo's ``album`` inside an album list is then answered without another query.
+        """
+
+        def convert(row: Any) -> N:
+            self.prime(row.id, row)
+            return to_node(row)
+
+        return convert
 
 
 class Loaders:

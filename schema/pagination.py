@@ -64,7 +64,9 @@ class Memo(Generic[RowT]):
     async def get(self, make: Callable[[], Any]) -> Page[RowT]:
         if self._task is None:
             self._task = asyncio.ensure_future(make())
-        return await self._task
+        # Shielded: graphql-core cancels a failing field's siblings, and one of them being
+        # cancelled must not cancel the fetch the others are waiting for.
+        return await asyncio.shield(self._task)
 
 
 class QuerySource(Generic[RowT]):

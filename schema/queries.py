@@ -91,7 +91,8 @@ class Query:
         source: QuerySource[object] = QuerySource(
             info.context.db, statement, CONTACT_SORTS[order_by], window
         )
-        return Connection(_source=source, _to_node=Contact.from_row)
+        to_node = info.context.loaders.contact.primed(Contact.from_row)
+        return Connection(_source=source, _to_node=to_node)
 
     @strawberry.field
     async def album(self, info: Info, id: strawberry.ID) -> Album | None:
@@ -114,4 +115,5 @@ class Query:
         source: QuerySource[object] = QuerySource(
             info.context.db, statement, ALBUM_SORTS[order_by], window
         )
-        return Connection(_source=source, _to_node=Album.from_row)
+        to_node = info.context.loaders.album.primed(Album.from_row)
+        return Connection(_source=source, _to_node=to_node)

@@ -77,7 +77,8 @@ class Album(Node):
     ) -> Connection[Photo]:
         window = window_from_arguments(info.context.settings, first, after, last, before)
         source = AlbumPhotosSource(info.context, self.row_id, order_by, window)
-        return Connection(_source=source, _to_node=Photo.from_row)
+        to_node = info.context.loaders.photo.primed(Photo.from_row)
+        return Connection(_source=source, _to_node=to_node)
 
     @strawberry.field(description="How many photos the album holds.")
     async def photo_count(self, info: Info) -> int:
