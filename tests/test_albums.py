@@ -126,7 +126,8 @@ async def test_photo_pages_of_many_albums_stay_separate(app: Starlette, gql: Gra
     await album_with_photos(app, "B", 1)
     await album_with_photos(app, "C", 0)
     data = await gql.data(
-        "{ albums { nodes { title photoCount photos(first: 2) { totalCount nodes { caption } } } } }"
+        "{ albums { nodes { title photoCount"
+        " photos(first: 2) { totalCount nodes { caption } } } } }"
     )
     assert [
         (a["title"], a["photoCount"], a["photos"]["totalCount"], len(a["photos"]["nodes"]))

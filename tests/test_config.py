@@ -1,0 +1,111 @@
+"""Settings from the environment, and the one-line refusals of bad configuration."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigurationError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "FILES_ROOT", "SECRET_KEY", "PORT", "VAR_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_embedded_default_needs_no_configuration() -> None:
+    settings = load_settings()
+    assert settings.is_embedded
+    assert settings.sqlalchemy_url == "sqlite+aiosqlite:///var/contentgraph.db"
+    assert settings.redis_url is None
+    assert settings.files_root == Path("files")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql://u:p@h:5433/db", "postgresql+asyncpg://u:p@h:5433/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:////abs/path.db", "sqlite+aiosqlite:////abs/path.db"),
+    ],
+)
+def test_database_urls_are_normalised_to_async_drivers(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert load_settings().sqlalchemy_url == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL"),
+        ("REDIS_URL", "http://localhost", "REDIS_URL"),
+        ("PORT", "99999", "PORT"),
+        ("PORT", "eighty", "PORT"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+        ("SECRET_KEY", "short", "SECRET_KEY"),
+    ],
+)
+def test_invalid_values_fail_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    settings = load_settings(var_dir=tmp_path / "var")
+    key = settings.secret()
+    assert len(key) >= 32
+    assert settings.secret() == key
+    assert load_settings(var_dir=tmp_path / "var").secret() == key
+    mode = stat.S_IMODE((tmp_path / "var" / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_production_requires_an_explicit_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    with pytest.raises(ConfigurationError, match="SECRET_KEY must be set"):
+        load_settings().secret()
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "fragment"),
+    [
+        ({"DATABASE_URL": "oracle://x"}, ["migrate"], "DATABASE_URL"),
+        ({"PORT": "0"}, ["serve"], "PORT"),
+        ({}, ["serve", "--workers", "2"], "needs REDIS_URL"),
+        ({"DATABASE_URL": "postgresql://u@h/db"}, ["serve"], "SECRET_KEY must be set"),
+    ],
+)
+def test_cli_refuses_bad_configuration_without_a_traceback(
+    tmp_path: Path, environment: dict[str, str], arguments: list[str], fragment: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "PORT"}}
+    env.update(environment, VAR_DIR=str(tmp_path / "var"))
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", *arguments],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
