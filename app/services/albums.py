@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
 from app.db.paging import SortKey
+from app.db.transactions import writing
 from app.services.errors import ValidationFailed
 from app.services.records import locked
 from app.services.search import ListFilter, created_between, text_search
@@ -85,7 +86,7 @@ def _clean(changes: Mapping[str, str | None], *, creating: bool) -> dict[str, st
 
 async def create_album(session: AsyncSession, fields: Mapping[str, str | None]) -> Album:
     cleaned = _clean({k: v for k, v in fields.items() if k in _EDITABLE}, creating=True)
-    async with session.begin():
+    async with writing(session):
         album = Album(**cleaned)
         session.add(album)
     return album
@@ -95,7 +96,7 @@ async def update_album(
     session: AsyncSession, album_id: uuid.UUID, changes: Mapping[str, str | None]
 ) -> Album:
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
-    async with session.begin():
+    async with writing(session):
         album = await locked(session, Album, album_id)
         for key, value in cleaned.items():
             setattr(album, key, value)
@@ -104,6 +105,6 @@ async def update_album(
 
 async def delete_album(session: AsyncSession, album_id: uuid.UUID) -> None:
     """Photos go with the album (ON DELETE CASCADE); their blobs are the storage layer's job."""
-    async with session.begin():
+    async with writing(session):
         album = await locked(session, Album, album_id)
         await session.delete(album)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import EMAIL_MAX, NAME_MAX, NOTES_MAX, PHONE_MAX, Contact
 from app.db.paging import SortKey
+from app.db.transactions import writing
 from app.services.errors import ValidationFailed
 from app.services.records import locked
 from app.services.search import ListFilter, created_between, text_search
@@ -68,7 +69,7 @@ def _clean(changes: Mapping[str, str | None], *, creating: bool) -> dict[str, st
 
 async def create_contact(session: AsyncSession, fields: Mapping[str, str | None]) -> Contact:
     cleaned = _clean({k: v for k, v in fields.items() if k in _EDITABLE}, creating=True)
-    async with session.begin():
+    async with writing(session):
         contact = Contact(**cleaned)
         session.add(contact)
     return contact
@@ -79,7 +80,7 @@ async def update_contact(
 ) -> Contact:
     """Change only the fields present in ``changes``; a None clears an optional field."""
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
-    async with session.begin():
+    async with writing(session):
         contact = await locked(session, Contact, contact_id)
         for key, value in cleaned.items():
             setattr(contact, key, value)
@@ -87,6 +88,6 @@ async def update_contact(
 
 
 async def delete_contact(session: AsyncSession, contact_id: uuid.UUID) -> None:
-    async with session.begin():
+    async with writing(session):
         contact = await locked(session, Contact, contact_id)
         await session.delete(contact)
