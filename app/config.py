@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     max_query_depth: Annotated[int, Field(ge=2, le=100)] = 12
     max_query_tokens: Annotated[int, Field(ge=100)] = 5000
     max_aliases: Annotated[int, Field(ge=1)] = 50
+    max_query_nodes: Annotated[int, Field(ge=1)] = 10_000
     graphiql: bool = True
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10

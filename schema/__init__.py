@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from schema.cost import NodeLimit
 from schema.errors import ErrorCodes
 from schema.mutations.albums import AlbumMutations
 from schema.mutations.contacts import ContactMutations
@@ -51,5 +52,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: NodeLimit(
+                max_nodes=settings.max_query_nodes, default_page_size=settings.page_size_default
+            ),
         ],
     )
