@@ -16,6 +16,8 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.value,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic announces each of its plugins at INFO on every start; keep its real news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import pytest
 from starlette.applications import Starlette
 
 from schema.ids import to_global_id
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, StatementCounter
 from tests.factories import album_with_photos, contact_with_avatar
 
 NODE = """
@@ -84,7 +84,9 @@ async def test_id_of_another_type_is_refused(app: Starlette, gql: GraphQLClient)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_nodes_keeps_order_and_nulls(app: Starlette, gql: GraphQLClient) -> None:
+async def test_nodes_keeps_order_and_nulls(
+    app: Starlette, gql: GraphQLClient, sql_counter: StatementCounter
+) -> None:
     a = await contact_with_avatar(app, "A")
     b = await contact_with_avatar(app, "B")
     ids = [
@@ -92,7 +94,9 @@ async def test_nodes_keeps_order_and_nulls(app: Starlette, gql: GraphQLClient) -
         to_global_id("Contact", uuid.uuid4()),
         to_global_id("Contact", a.id),
     ]
+    sql_counter.reset()
     data = await gql.data(
         "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Contact { name } } }", ids=ids
     )
     assert data["nodes"] == [{"name": "B"}, None, {"name": "A"}]
+    assert sql_counter.count == 1  # one batch for all the ids
