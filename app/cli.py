@@ -1,9 +1,10 @@
-"""``contentgraph`` command line: serve, migrate."""
+"""``contentgraph`` command line: serve, migrate, createuser."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -57,6 +58,44 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _createuser(settings: Settings, args: argparse.Namespace) -> int:
+    from app.auth.bootstrap import create_admin, generate_password
+    from app.auth.passwords import Passwords
+    from app.db.database import Database
+    from app.services.errors import ValidationFailed
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        shown = False
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.username} (empty to generate): ")
+        shown = not password
+        password = password or generate_password()
+    else:
+        password, shown = generate_password(), True
+
+    async def create() -> None:
+        db = Database(settings)
+        passwords = Passwords(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        )
+        try:
+            await create_admin(db, passwords, args.username, password, admin=args.admin)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(create())
+    except ValidationFailed as failed:
+        print(f"contentgraph: cannot create {args.username}: {failed}", file=sys.stderr)
+        return 1
+    role = "an administrator" if args.admin else "a user without roles"
+    print(f"created {args.username}, {role}")
+    if shown:
+        print(f"password (shown once): {password}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contentgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     migrate.add_argument("--downgrade", action="store_true", help="go down to the revision")
     migrate.set_defaults(handler=_migrate)
+
+    createuser = commands.add_parser("createuser", help="create a user (and seed the roles)")
+    createuser.add_argument("username")
+    createuser.add_argument("--admin", action="store_true", help="give the user the admin role")
+    createuser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    createuser.set_defaults(handler=_createuser)
     return parser
 
 

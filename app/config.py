@@ -70,6 +70,19 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     db_echo: bool = False
 
+    redis_prefix: str = "cg"
+    anonymous_read: bool | None = Field(
+        default=None,
+        description="Let anonymous callers read contacts and albums; default: on only embedded",
+    )
+    session_idle_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
+    session_lifetime_seconds: Annotated[int, Field(ge=60)] = 30 * 24 * 3600
+    login_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
+    login_max_failures_per_user: Annotated[int, Field(ge=1)] = 5
+    login_max_failures_per_address: Annotated[int, Field(ge=1)] = 20
+    password_time_cost: Annotated[int, Field(ge=1)] = 3
+    password_memory_kib: Annotated[int, Field(ge=8)] = 64 * 1024
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
@@ -101,6 +114,10 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """True when running on the embedded SQLite default (no DATABASE_URL given)."""
         return not self.database_url
+
+    @property
+    def allows_anonymous_read(self) -> bool:
+        return self.is_embedded if self.anonymous_read is None else self.anonymous_read
 
     @property
     def sqlalchemy_url(self) -> str:

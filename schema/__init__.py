@@ -18,17 +18,27 @@ from app.config import Settings
 from schema.cost import NodeLimit
 from schema.errors import ErrorCodes
 from schema.mutations.albums import AlbumMutations
+from schema.mutations.auth import AuthMutations
 from schema.mutations.contacts import ContactMutations
-from schema.queries import Query
+from schema.mutations.roles import RoleMutations
+from schema.mutations.users import UserMutations
+from schema.queries import Query as ContentQueries
+from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.photo import Photo
 from schema.types.stored_file import StoredFile
+from schema.types.user import Role, User
 
 
 @strawberry.type
-class Mutation(ContactMutations, AlbumMutations):
+class Query(ContentQueries, UserQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(AuthMutations, ContactMutations, AlbumMutations, UserMutations, RoleMutations):
     pass
 
 
@@ -43,7 +53,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[Contact, Album, Photo, StoredFile],
+        types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
             ErrorCodes,

@@ -1,19 +1,33 @@
-"""What every resolver can reach: the request, the database, settings and this request's loaders."""
+"""What every resolver can reach: the request, services, settings, loaders and the viewer."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
 
+from app.auth.authenticator import Authenticator
+from app.auth.viewer import Viewer
 from app.config import Settings
 from app.db.database import Database
+from schema.errors import Unauthenticated
 from schema.loaders import Loaders
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.websockets import WebSocket
+
+BEARER = "bearer "
+
+
+def bearer_token(value: object) -> str | None:
+    """The token in ``Bearer <token>`` (case-insensitive scheme); a bare token is accepted too."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    return value[len(BEARER) :].strip() if value.lower().startswith(BEARER) else value
 
 
 @dataclass
@@ -22,10 +36,40 @@ class Context:
     response: Any
     db: Database
     settings: Settings
+    auth: Authenticator
+    #: graphql-transport-ws / graphql-ws put the connection_init payload here.
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
+    _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)
+
+    def token(self) -> str | None:
+        if self.request.scope["type"] == "websocket":
+            params = self.connection_params or {}
+            return bearer_token(
+                params.get("token") or params.get("Authorization") or params.get("authorization")
+            )
+        return bearer_token(self.request.headers.get("authorization"))
+
+    @property
+    def client_address(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"
+
+    async def viewer(self) -> Viewer:
+        """Who is asking: resolved once per HTTP request, however many resolvers ask at once
+        (a websocket re-checks on each call, so a revoked session stops there too)."""
+        if self.request.scope["type"] != "http":
+            found = await self.auth.viewer(self.token())
+        else:
+            if self._viewer is None:
+                self._viewer = asyncio.ensure_future(self.auth.viewer(self.token()))
+            found = await asyncio.shield(self._viewer)
+        if found is None:
+            raise Unauthenticated("the session token is invalid or has expired; sign in again")
+        return found
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -74,7 +75,11 @@ class ErrorCodes(SchemaExtension):
     """Give every error a code according to the phase that produced it; mask the unexpected."""
 
     def on_parse(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except GraphQLError as error:  # raised by ParserCache, which parses in its own hook
+            _tag([error], ErrorCode.GRAPHQL_PARSE_FAILED)
+            raise
         _tag(self.execution_context.pre_execution_errors, ErrorCode.GRAPHQL_PARSE_FAILED)
 
     def on_validate(self) -> Iterator[None]:

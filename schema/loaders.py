@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
 from app.db import queries
 from app.db.database import Database
-from app.db.models import Album, Contact, Photo, StoredFile
+from app.db.models import Album, Contact, Photo, Role, StoredFile, User
 from app.db.paging import Page, Window
 from app.services.albums import PHOTO_SORTS, PhotoOrder
 
@@ -55,6 +55,9 @@ class Loaders:
         self.file = DataLoader(self._load(StoredFile))
         self.photo_page: DataLoader[PhotoPageKey, Page[Photo]] = DataLoader(self._photo_pages)
         self.photo_count: DataLoader[uuid.UUID, int] = DataLoader(self._photo_counts)
+        self.user = DataLoader(self._load(User))
+        self.role = DataLoader(self._load(Role))
+        self.roles_of_user: DataLoader[uuid.UUID, list[Role]] = DataLoader(self._roles_of_users)
 
     def _load(self, model: type[queries.ModelT]):  # type: ignore[no-untyped-def]
         async def batch(ids: Sequence[uuid.UUID]) -> list[queries.ModelT | None]:
@@ -75,6 +78,10 @@ class Loaders:
                 for album_id, page in zip(album_ids, found, strict=True):
                     pages[(album_id, order, window)] = page
         return [pages[key] for key in keys]
+
+    async def _roles_of_users(self, user_ids: Sequence[uuid.UUID]) -> list[list[Role]]:
+        async with self._db.session() as session:
+            return await queries.roles_of_users(session, user_ids)
 
     async def _photo_counts(self, album_ids: Sequence[uuid.UUID]) -> list[int]:
         async with self._db.session() as session:

@@ -1,18 +1,44 @@
-"""Resolve any global id to its object (Relay's ``node`` field), through the loaders."""
+"""Resolve any global id to its object (Relay's ``node`` field), with the same permission
+checks as the type's own root field, so ``node`` is never a side door."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from app.auth.scopes import ALBUMS_READ, CONTACTS_READ, USERS_ADMIN
+from app.auth.viewer import Viewer
+from app.storage.entities import ENTITIES
 from schema.context import Context
-from schema.errors import BadUserInput
+from schema.errors import BadUserInput, Forbidden
 from schema.ids import parse_global_id
+from schema.permissions import require_scope, require_viewer
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.node import Node
 from schema.types.photo import Photo
 from schema.types.stored_file import StoredFile
+from schema.types.user import Role, User
+
+
+async def can_read_file(context: Context, entity_name: str, uploaded_by: Any) -> None:
+    entity = ENTITIES.get(entity_name)
+    if entity is None:
+        raise Forbidden("this file belongs to no known storage entity")
+    viewer = await context.viewer()
+    if entity.owner_readable and viewer.user_id is not None and viewer.user_id == uploaded_by:
+        return
+    for scope in sorted(entity.readable):
+        await require_scope(context, scope)
+
+
+async def require_self_or_admin(context: Context, user_id: uuid.UUID) -> Viewer:
+    """Users see themselves; seeing anyone else takes users.admin."""
+    viewer = await require_viewer(context)
+    if viewer.user_id != user_id:
+        await require_scope(context, USERS_ADMIN)
+    return viewer
 
 
 def _resolvers(context: Context) -> dict[str, tuple[Any, Callable[[Any], Node]]]:
@@ -22,7 +48,17 @@ def _resolvers(context: Context) -> dict[str, tuple[Any, Callable[[Any], Node]]]
         "Album": (loaders.album, Album.from_row),
         "Photo": (loaders.photo, Photo.from_row),
         "StoredFile": (loaders.file, StoredFile.from_row),
+        "User": (loaders.user, User.from_row),
+        "Role": (loaders.role, Role.from_row),
     }
+
+
+_TYPE_SCOPES = {
+    "Contact": CONTACTS_READ,
+    "Album": ALBUMS_READ,
+    "Photo": ALBUMS_READ,
+    "Role": USERS_ADMIN,
+}
 
 
 async def resolve_node(context: Context, global_id: str) -> Node | None:
@@ -30,7 +66,16 @@ async def resolve_node(context: Context, global_id: str) -> Node | None:
     entry = _resolvers(context).get(type_name)
     if entry is None:
         raise BadUserInput(f"{global_id!r} is not the id of any object type")
+    scope = _TYPE_SCOPES.get(type_name)
+    if scope is not None:
+        await require_scope(context, scope)
+    elif type_name == "User":
+        await require_self_or_admin(context, key)
     loader, to_node = entry
     load: Callable[[Any], Awaitable[Any]] = loader.load
     row = await load(key)
-    return to_node(row) if row is not None else None
+    if row is None:
+        return None
+    if type_name == "StoredFile":
+        await can_read_file(context, row.entity, row.uploaded_by_id)
+    return to_node(row)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.auth.scopes import ALBUMS_READ, CONTACTS_READ
 from app.services.albums import ALBUM_SORTS, AlbumOrder, albums_statement
 from app.services.contacts import CONTACT_SORTS, ContactOrder, contacts_statement
 from app.services.search import ListFilter
@@ -15,6 +16,7 @@ from schema.errors import BadUserInput
 from schema.ids import decode_global_id
 from schema.node_resolver import resolve_node
 from schema.pagination import Connection, QuerySource, window_from_arguments
+from schema.permissions import require_scope
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.node import Node
@@ -55,7 +57,8 @@ class AlbumFilterInput(ListFilterInput):
     )
 
 
-def _criteria(filter: ListFilterInput | None) -> ListFilter:
+def to_list_filter(filter: ListFilterInput | None) -> ListFilter:
+    """The service-level filter for an optional filter input."""
     return filter.to_filter() if filter is not None else ListFilter()
 
 
@@ -74,11 +77,12 @@ class Query:
 
     @strawberry.field
     async def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
+        await require_scope(info.context, CONTACTS_READ)
         row = await info.context.loaders.contact.load(decode_global_id(id, "Contact"))
         return Contact.from_row(row) if row is not None else None
 
     @strawberry.field(description="Contacts, a page at a time (Relay cursor connection).")
-    def contacts(
+    async def contacts(
         self,
         info: Info,
         first: int | None = None,
@@ -88,8 +92,9 @@ class Query:
         filter: ContactFilterInput | None = None,
         order_by: ContactOrder = ContactOrder.NAME_ASC,
     ) -> Connection[Contact]:
+        await require_scope(info.context, CONTACTS_READ)
         window = window_from_arguments(info.context.settings, first, after, last, before)
-        statement = contacts_statement(_criteria(filter))
+        statement = contacts_statement(to_list_filter(filter))
         source: QuerySource[object] = QuerySource(
             info.context.db, statement, CONTACT_SORTS[order_by], window
         )
@@ -98,11 +103,12 @@ class Query:
 
     @strawberry.field
     async def album(self, info: Info, id: strawberry.ID) -> Album | None:
+        await require_scope(info.context, ALBUMS_READ)
         row = await info.context.loaders.album.load(decode_global_id(id, "Album"))
         return Album.from_row(row) if row is not None else None
 
     @strawberry.field(description="Albums, a page at a time (Relay cursor connection).")
-    def albums(
+    async def albums(
         self,
         info: Info,
         first: int | None = None,
@@ -112,8 +118,9 @@ class Query:
         filter: AlbumFilterInput | None = None,
         order_by: AlbumOrder = AlbumOrder.TITLE_ASC,
     ) -> Connection[Album]:
+        await require_scope(info.context, ALBUMS_READ)
         window = window_from_arguments(info.context.settings, first, after, last, before)
-        statement = albums_statement(_criteria(filter))
+        statement = albums_statement(to_list_filter(filter))
         source: QuerySource[object] = QuerySource(
             info.context.db, statement, ALBUM_SORTS[order_by], window
         )

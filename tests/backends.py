@@ -12,6 +12,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.config import Settings, load_settings
 
@@ -19,7 +21,15 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "CONTENTGRAPH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_SERVICES = os.environ.get("CONTENTGRAPH_REQUIRE_SERVICES") == "1"
+REDIS_URL = os.environ.get("CONTENTGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+#: Production-like defaults for tests: no anonymous reads; cheap hashing to keep tests fast.
+COMMON: dict[str, object] = {
+    "secret_key": TEST_SECRET,
+    "anonymous_read": False,
+    "password_time_cost": 1,
+    "password_memory_kib": 8,
+}
 
 
 def unavailable(reason: str) -> None:
@@ -29,13 +39,16 @@ def unavailable(reason: str) -> None:
 
 
 def sqlite_settings(directory: Path, **overrides: object) -> Settings:
+    """The embedded default: SQLite file and in-process sessions and counters."""
     return load_settings(
-        database_url="",
-        redis_url="",
-        var_dir=directory / "var",
-        files_root=directory / "files",
-        secret_key=TEST_SECRET,
-        **overrides,
+        **{
+            **COMMON,
+            "database_url": "",
+            "redis_url": "",
+            "var_dir": directory / "var",
+            "files_root": directory / "files",
+            **overrides,
+        }
     )
 
 
@@ -68,11 +81,35 @@ async def drop_postgres_database(url: str) -> None:
 
 
 def postgres_settings(url: str, directory: Path, **overrides: object) -> Settings:
+    """The production shape: PostgreSQL and Redis (under a prefix of its own)."""
     return load_settings(
-        database_url=url,
-        redis_url="",
-        var_dir=directory / "var",
-        files_root=directory / "files",
-        secret_key=TEST_SECRET,
-        **overrides,
+        **{
+            **COMMON,
+            "database_url": url,
+            "redis_url": REDIS_URL,
+            "redis_prefix": f"cgtest-{uuid.uuid4().hex[:12]}",
+            "var_dir": directory / "var",
+            "files_root": directory / "files",
+            **overrides,
+        }
     )
+
+
+async def require_redis(settings: Settings) -> None:
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except RedisError as exc:
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await client.aclose()
+
+
+async def drop_redis_keys(settings: Settings) -> None:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import pytest
 from sqlalchemy import event, text
 from starlette.applications import Starlette
 
+from app.auth.roles import ensure_default_roles, roles_by_names
+from app.auth.users import create_user
 from app.config import Settings
 from app.db.migrate import upgrade
 from app.db.models import Base
@@ -23,11 +26,14 @@ from tests.backends import (
     TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
+    drop_redis_keys,
     postgres_settings,
+    require_redis,
     sqlite_settings,
 )
 
 BACKENDS = ["sqlite", "postgres"]
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -44,8 +50,10 @@ async def backend_settings(
     url = await create_postgres_database()
     try:
         settings = postgres_settings(url, directory)
+        await require_redis(settings)
         await upgrade(settings)
         yield settings
+        await drop_redis_keys(settings)
     finally:
         await drop_postgres_database(url)
 
@@ -69,9 +77,14 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await connection.execute(table.delete())
 
 
+def client_address() -> str:
+    """A client address of its own per test, so per-address login limits never carry over."""
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, client=(client_address(), 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
@@ -79,12 +92,17 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 class GraphQLClient:
     """Posts operations the way a browser client does and returns the decoded body."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None) -> None:
         self.http = http
+        self.token = token
+
+    def as_user(self, token: str | None) -> GraphQLClient:
+        return GraphQLClient(self.http, token)
 
     async def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or None}
+            "/graphql", json={"query": query, "variables": variables or None}, headers=headers
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -97,8 +115,38 @@ class GraphQLClient:
         return data
 
 
+async def user_token(app: Starlette, username: str, *roles: str) -> str:
+    """Create a user holding ``roles`` and open a session for them, without the login path."""
+    services = app.state.services
+    async with services.db.session() as session:
+        await ensure_default_roles(session)
+        role_rows = await roles_by_names(session, roles)
+        user = await create_user(
+            session,
+            services.auth.passwords,
+            {"username": username, "password": PASSWORD},
+            [r.id for r in role_rows],
+        )
+    token: str
+    token, _ = await services.auth.sessions.create(user.id)
+    return token
+
+
+async def as_admin(app: Starlette, client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Sign a raw HTTP client in as an administrator, for tests about something else."""
+    client.headers["Authorization"] = f"Bearer {await user_token(app, 'admin', 'admin')}"
+    return client
+
+
 @pytest.fixture
-def gql(client: httpx.AsyncClient) -> GraphQLClient:
+async def gql(app: Starlette, client: httpx.AsyncClient) -> GraphQLClient:
+    """A client signed in as an administrator (every scope)."""
+    return GraphQLClient(client, await user_token(app, "admin", "admin"))
+
+
+@pytest.fixture
+def anon(client: httpx.AsyncClient) -> GraphQLClient:
+    """A client with no session."""
     return GraphQLClient(client)
 
 

@@ -14,10 +14,15 @@ async def test_healthz_answers(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-async def test_readyz_checks_database_and_files(client: httpx.AsyncClient) -> None:
+async def test_readyz_checks_database_files_and_redis(
+    client: httpx.AsyncClient, backend_settings: Settings
+) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "files": "ok"}}
+    expected = {"database": "ok", "files": "ok"}
+    if backend_settings.redis_url:
+        expected["redis"] = "ok"
+    assert response.json() == {"status": "ok", "checks": expected}
 
 
 async def test_readyz_reports_an_unwritable_files_root(backend_settings: Settings) -> None:

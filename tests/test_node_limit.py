@@ -6,14 +6,20 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from tests.conftest import StatementCounter
+from tests.conftest import StatementCounter, as_admin
 
 NESTED = """
 query($albums: Int, $photos: Int) {
   albums(first: $albums) { nodes { photos(first: $photos) { nodes { id } } } }
 }
 """
+
+
+@pytest.fixture
+async def client(app: Starlette, client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return await as_admin(app, client)
 
 
 async def _post(client: httpx.AsyncClient, query: str, **variables: Any) -> httpx.Response:

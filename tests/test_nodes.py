@@ -99,4 +99,4 @@ async def test_nodes_keeps_order_and_nulls(
         "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Contact { name } } }", ids=ids
     )
     assert data["nodes"] == [{"name": "B"}, None, {"name": "A"}]
-    assert sql_counter.count == 1  # one batch for all the ids
+    assert sql_counter.count == 2  # the viewer's grants, then one batch for all the ids

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.db.models import Base, Photo
+from app.db.models import Base, Photo, Role, user_roles
 from app.db.paging import Page, SortKey, Window, shape_page
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -64,3 +64,17 @@ async def photo_counts(session: AsyncSession, album_ids: Sequence[uuid.UUID]) ->
     )
     counts = {album_id: total for album_id, total in (await session.execute(statement)).all()}
     return [int(counts.get(album_id, 0)) for album_id in album_ids]
+
+
+async def roles_of_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[list[Role]]:
+    """Each user's roles, by name, for many users in one statement."""
+    statement = (
+        select(user_roles.c.user_id, Role)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .where(user_roles.c.user_id.in_(set(user_ids)))
+        .order_by(Role.name)
+    )
+    grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
+    for user_id, role in (await session.execute(statement)).all():
+        grouped[user_id].append(role)
+    return [grouped.get(user_id, []) for user_id in user_ids]

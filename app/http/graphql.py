@@ -3,34 +3,50 @@
 Strawberry's view does the execution; this subclass adds what the spec and our clients expect:
 content negotiation (``application/graphql-response+json`` with 4xx for request errors, legacy
 ``application/json`` with 200), 406 for unacceptable Accept headers, 405 for mutations over GET,
-415 for unknown content types, a bounded request body, JSON error bodies with a stable code
-instead of plain text, and GraphiQL from our own origin.
+415 for unknown content types, 400 for ill-typed request parameters, a bounded request body,
+JSON error bodies with a stable code instead of plain text, no ``data`` entry when a request is
+refused before execution, and GraphiQL from our own origin.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
+from app.auth.authenticator import Authenticator
 from app.config import Settings
 from app.db.database import Database
 from app.http.graphiql import render_graphiql_page
 from schema.context import Context
-from schema.errors import ErrorCode
+from schema.errors import ErrorCode, Unauthenticated, error_code
+
+logger = logging.getLogger("contentgraph.graphql")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 GRAPHIQL_ASSETS_PREFIX = "/graphiql/static"
+
+#: The request parameters we read, the JSON type each must have when present, and its name.
+_PARAMETERS = (
+    ("query", str, "a string"),
+    ("operationName", str, "a string"),
+    ("variables", dict, "an object"),
+    ("extensions", dict, "an object"),
+)
 
 _STATUS_CODES = {
     400: ErrorCode.BAD_REQUEST.value,
@@ -82,7 +98,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    def __init__(self, *, db: Database, settings: Settings, schema: Any) -> None:
+    def __init__(
+        self, *, db: Database, settings: Settings, auth: Authenticator, schema: Any
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -91,6 +109,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
         self.db = db
         self.settings = settings
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,21 +174,68 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(request=request, response=response, db=self.db, settings=self.settings)
+        return Context(
+            request=request, response=response, db=self.db, settings=self.settings, auth=self.auth
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Check the connection_init token once, so a bad one closes the socket (4403)."""
+        if context.token() is not None:
+            try:
+                await context.viewer()
+            except Unauthenticated as exc:
+                raise ConnectionRejectionError({"message": str(exc)}) from None
+        unset: UnsetType = UNSET
+        return unset
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(
             render_graphiql_page(endpoint=request.url.path, assets_prefix=GRAPHIQL_ASSETS_PREFIX)
         )
 
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        """Read one operation, refusing every malformed one with a 400.
+
+        Strawberry's reader assumes the JSON is an object (``1`` or ``null`` crashed it into a
+        500) and hands any ``operationName`` on as text (``{}`` became "Unknown operation named
+        '{}'"). Batching and multipart are off and _respond has already refused other content
+        types, so a single JSON object - the body, or the query string for GET - is all we take.
+        """
+        if request.method == "GET":
+            payload: object = self.parse_query_params(request.query_params)
+        else:
+            payload = self.parse_json(await request.get_body())
+        if not isinstance(payload, dict):
+            raise HTTPException(400, "the request body must be a JSON object")
+        for name, kind, described in _PARAMETERS:
+            if not isinstance(payload.get(name), kind | None):
+                raise HTTPException(400, f"{name} must be {described} or null")
+        return GraphQLRequestData(
+            query=payload.get("query"),
+            variables=payload.get("variables"),
+            operation_name=payload.get("operationName"),
+            extensions=payload.get("extensions"),
+        )
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         media_type = getattr(request.state, "media_type", APPLICATION_JSON)
+        if result.errors:
+            result.errors = [_with_code(error) for error in result.errors]
+        request_error = _is_request_error(result)
         request.state.graphql_status = 200
-        if media_type == GRAPHQL_RESPONSE_JSON and _is_request_error(result):
-            request.state.graphql_status = 400
-        return process_result(result)
+        if media_type == GRAPHQL_RESPONSE_JSON and request_error:
+            # Refused before execution: the client's mistake, unless our own code failed.
+            failed = {error_code(error) for error in result.errors or ()}
+            internal = ErrorCode.INTERNAL_SERVER_ERROR.value in failed
+            request.state.graphql_status = 500 if internal else 400
+        response = process_result(result)
+        if request_error:
+            # GraphQL spec, "Response": an error raised before execution begins leaves no data
+            # entry at all - which is how clients tell a refused request from a null result.
+            response.pop("data", None)
+        return response
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Any
@@ -198,10 +264,35 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, f"the request body is not valid JSON: {exc}") from None
+            raise HTTPException(400, f"the request is not valid JSON: {exc}") from None
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
     """Parse, validation and variable errors: execution never started, so no field has a path."""
     errors = result.errors or []
     return result.data is None and bool(errors) and all(error.path is None for error in errors)
+
+
+def _with_code(error: GraphQLError) -> GraphQLError:
+    """A backstop for errors that got past the ErrorCodes extension without a code.
+
+    ParserCache parses inside its own ``on_parse``, so a syntax error escapes before ErrorCodes
+    sees the parse phase; and an exception raised by an extension reaches us carrying its own
+    text. The first gets its code; the second is logged and masked like any unexpected error.
+    """
+    if error_code(error) is not None:
+        return error
+    if isinstance(error, GraphQLSyntaxError):
+        code = ErrorCode.GRAPHQL_PARSE_FAILED.value
+        error.extensions = {**(error.extensions or {}), "code": code}
+        return error
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return error
+    logger.error("unexpected error outside execution", exc_info=original)
+    return GraphQLError(
+        "Internal server error",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+    )

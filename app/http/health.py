@@ -53,8 +53,10 @@ async def readyz(request: Request) -> JSONResponse:
             _check("files", asyncio.to_thread(_probe_files_root, settings.files_root)),
         )
     )
-    if settings.redis_url:
-        checks["redis"] = "not yet supported by this version"
+    redis = request.app.state.services.redis
+    if redis is not None:
+        name, state = await _check("redis", redis.ping())
+        checks[name] = state
     ready = all(state == "ok" for state in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},

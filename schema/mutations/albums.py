@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from app.auth.scopes import ALBUMS_WRITE
 from app.services import albums as service
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
 from schema.mutations.payloads import UserError, call_service, provided
+from schema.permissions import require_scope
 from schema.types.album import Album
 
 FIELDS = ("title", "description")
@@ -47,18 +49,21 @@ class DeleteAlbumPayload:
 class AlbumMutations:
     @strawberry.mutation
     async def create_album(self, info: Info, input: CreateAlbumInput) -> AlbumPayload:
+        await require_scope(info.context, ALBUMS_WRITE)
         fields = provided(input, FIELDS)
         row, errors = await call_service(info, lambda s: service.create_album(s, fields))
         return AlbumPayload(album=Album.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def update_album(self, info: Info, input: UpdateAlbumInput) -> AlbumPayload:
+        await require_scope(info.context, ALBUMS_WRITE)
         key, changes = decode_global_id(input.id, "Album"), provided(input, FIELDS)
         row, errors = await call_service(info, lambda s: service.update_album(s, key, changes))
         return AlbumPayload(album=Album.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def delete_album(self, info: Info, input: DeleteAlbumInput) -> DeleteAlbumPayload:
+        await require_scope(info.context, ALBUMS_WRITE)
         key = decode_global_id(input.id, "Album")
         _, errors = await call_service(info, lambda s: service.delete_album(s, key))
         deleted = None if errors else strawberry.ID(to_global_id("Album", key))

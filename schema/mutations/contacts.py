@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+from app.auth.scopes import CONTACTS_WRITE
 from app.services import contacts as service
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
 from schema.mutations.payloads import UserError, call_service, provided
+from schema.permissions import require_scope
 from schema.types.contact import Contact
 
 FIELDS = ("name", "email", "phone", "notes")
@@ -51,18 +53,21 @@ class DeleteContactPayload:
 class ContactMutations:
     @strawberry.mutation
     async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload:
+        await require_scope(info.context, CONTACTS_WRITE)
         fields = provided(input, FIELDS)
         row, errors = await call_service(info, lambda s: service.create_contact(s, fields))
         return ContactPayload(contact=Contact.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload:
+        await require_scope(info.context, CONTACTS_WRITE)
         key, changes = decode_global_id(input.id, "Contact"), provided(input, FIELDS)
         row, errors = await call_service(info, lambda s: service.update_contact(s, key, changes))
         return ContactPayload(contact=Contact.from_row(row) if row else None, user_errors=errors)
 
     @strawberry.mutation
     async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeleteContactPayload:
+        await require_scope(info.context, CONTACTS_WRITE)
         key = decode_global_id(input.id, "Contact")
         _, errors = await call_service(info, lambda s: service.delete_contact(s, key))
         deleted = None if errors else strawberry.ID(to_global_id("Contact", key))

@@ -1,0 +1,126 @@
+"""Logging in and out, and turning a presented token into a Viewer.
+
+A token only names a session; the user's scopes are read from the database on each request
+(one statement), so a role change, a lock or a deleted user takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from app.auth.passwords import Passwords
+from app.auth.scopes import ANONYMOUS_READ_SCOPES
+from app.auth.users import load_grants
+from app.auth.viewer import Viewer
+from app.config import Settings
+from app.db.database import Database
+from app.db.models import User
+from app.db.transactions import writing
+from app.kv.attempts import AttemptCounter, Tally
+from app.kv.sessions import SessionStore
+
+logger = logging.getLogger("contentgraph.auth")
+
+
+class LoginRefused(Exception):
+    """Why a login did not succeed; ``code`` is stable, the message safe to show."""
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.retry_after = code, retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    user: User
+    expires_at: datetime
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        sessions: SessionStore,
+        attempts: AttemptCounter,
+        passwords: Passwords,
+    ) -> None:
+        self.db, self.settings = db, settings
+        self.sessions, self.attempts, self.passwords = sessions, attempts, passwords
+        self.anonymous = Viewer.anonymous(
+            ANONYMOUS_READ_SCOPES if settings.allows_anonymous_read else frozenset()
+        )
+
+    async def login(self, username: str, password: str, address: str) -> LoginResult:
+        user_key, address_key = f"user:{username.casefold()}", f"address:{address}"
+        self._refuse_if_limited(
+            await self.attempts.tally(user_key), self.settings.login_max_failures_per_user
+        )
+        self._refuse_if_limited(
+            await self.attempts.tally(address_key), self.settings.login_max_failures_per_address
+        )
+        async with self.db.session() as session:
+            async with session.begin():
+                user = await session.scalar(
+                    select(User).where(func.lower(User.username) == username.strip().lower())
+                )
+            matches, needs_rehash = await asyncio.to_thread(
+                self.passwords.verify, user.password_hash if user else None, password
+            )
+            if user is None or not matches:
+                await self.attempts.fail(user_key)
+                await self.attempts.fail(address_key)
+                logger.info("login failed for a username from %s", address)
+                raise LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
+            if user.is_locked:
+                raise LoginRefused("ACCOUNT_LOCKED", "this account is locked")
+            await self.attempts.reset(user_key)
+            new_hash = (
+                await asyncio.to_thread(self.passwords.hash, password) if needs_rehash else None
+            )
+            async with writing(session):
+                fresh = await session.get(User, user.id, with_for_update=True)
+                if fresh is None:
+                    raise LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
+                fresh.last_login_at = datetime.now(UTC)
+                if new_hash is not None:
+                    fresh.password_hash = new_hash
+        token, record = await self.sessions.create(user.id)
+        logger.info("user %s logged in", user.id)
+        return LoginResult(token, fresh, datetime.fromtimestamp(record.expires_at, UTC))
+
+    @staticmethod
+    def _refuse_if_limited(tally: Tally, limit: int) -> None:
+        if tally.failures >= limit:
+            raise LoginRefused(
+                "TOO_MANY_ATTEMPTS",
+                f"too many failed logins; try again in {tally.retry_after} seconds",
+                retry_after=tally.retry_after,
+            )
+
+    async def logout(self, token: str) -> bool:
+        return await self.sessions.revoke(token)
+
+    async def logout_everywhere(self, user_id: uuid.UUID) -> int:
+        return await self.sessions.revoke_all(user_id)
+
+    async def viewer(self, token: str | None) -> Viewer | None:
+        """The Viewer for a token; the anonymous viewer without one; None for a bad token."""
+        if not token:
+            return self.anonymous
+        record = await self.sessions.get(token)
+        if record is None:
+            return None
+        async with self.db.session() as session:
+            grants = await load_grants(session, record.user_id)
+        if grants is None or grants.is_locked:
+            return None
+        return Viewer(grants.user_id, grants.username, grants.scopes, record.digest)

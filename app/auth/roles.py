@@ -1,0 +1,139 @@
+"""Roles: named sets of scopes. The seeded ``admin`` role always holds every scope."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.scopes import ALL_SCOPES, DEFAULT_ROLES
+from app.db.models import Role
+from app.db.paging import SortKey
+from app.db.transactions import writing
+from app.services.errors import FieldError, FieldErrorCode, ValidationFailed
+from app.services.records import locked
+from app.services.validation import Cleaner
+
+ADMIN_ROLE = "admin"
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
+
+
+class RoleOrder(StrEnum):
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"
+
+
+ROLE_SORTS = {
+    RoleOrder.NAME_ASC: SortKey("NAME_ASC", (Role.name, Role.id)),
+    RoleOrder.NAME_DESC: SortKey("NAME_DESC", (Role.name, Role.id), descending=True),
+}
+
+
+def roles_statement() -> Select[Role]:
+    return select(Role)
+
+
+def _clean(changes: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
+    cleaner = Cleaner()
+    cleaned: dict[str, Any] = {}
+    if creating or "name" in changes:
+        name = cleaner.text(
+            "name", changes.get("name"), max_length=64, required=True, multiline=False
+        )
+        if name is not None and not ROLE_NAME.match(name):
+            cleaner.fail(
+                "name",
+                "must start with a letter and use only a-z, 0-9, - and _ (2-64 characters)",
+                FieldErrorCode.INVALID_VALUE,
+            )
+        cleaned["name"] = name
+    if "description" in changes:
+        cleaned["description"] = (
+            cleaner.text(
+                "description",
+                changes["description"],
+                max_length=1000,
+                required=False,
+                multiline=True,
+            )
+            or ""
+        )
+    if creating or "scopes" in changes:
+        scopes = list(dict.fromkeys(changes.get("scopes") or ()))
+        unknown = sorted(set(scopes) - ALL_SCOPES)
+        if unknown:
+            cleaner.fail(
+                "scopes", f"unknown scopes: {', '.join(unknown)}", FieldErrorCode.INVALID_VALUE
+            )
+        cleaned["scopes"] = sorted(scopes)
+    if cleaner.errors:
+        raise ValidationFailed(cleaner.errors)
+    return cleaned
+
+
+async def _refuse_taken_name(session: AsyncSession, name: str, keep: uuid.UUID | None) -> None:
+    existing = await session.scalar(select(Role.id).where(func.lower(Role.name) == name.lower()))
+    if existing is not None and existing != keep:
+        raise ValidationFailed(
+            [FieldError("name", "another role has this name", FieldErrorCode.TAKEN)]
+        )
+
+
+async def create_role(session: AsyncSession, fields: Mapping[str, Any]) -> Role:
+    cleaned = _clean(fields, creating=True)
+    async with writing(session):
+        await _refuse_taken_name(session, cleaned["name"], None)
+        role = Role(**cleaned)
+        session.add(role)
+    return role
+
+
+def _refuse_admin_change(role: Role) -> None:
+    if role.name == ADMIN_ROLE:
+        raise ValidationFailed(
+            [FieldError("id", "the admin role cannot be changed", FieldErrorCode.PROTECTED)]
+        )
+
+
+async def update_role(
+    session: AsyncSession, role_id: uuid.UUID, changes: Mapping[str, Any]
+) -> Role:
+    cleaned = _clean(changes, creating=False)
+    async with writing(session):
+        role = await locked(session, Role, role_id)
+        _refuse_admin_change(role)
+        if "name" in cleaned:
+            await _refuse_taken_name(session, cleaned["name"], role.id)
+        for key, value in cleaned.items():
+            setattr(role, key, value)
+    return role
+
+
+async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
+    async with writing(session):
+        role = await locked(session, Role, role_id)
+        _refuse_admin_change(role)
+        await session.delete(role)
+
+
+async def ensure_default_roles(session: AsyncSession) -> None:
+    """Create the seeded roles that are missing; give ``admin`` every registered scope."""
+    async with writing(session):
+        existing = {r.name: r for r in (await session.scalars(select(Role))).all()}
+        for name, (description, scopes) in DEFAULT_ROLES.items():
+            role = existing.get(name)
+            if role is None:
+                session.add(Role(name=name, description=description, scopes=sorted(scopes)))
+            elif name == ADMIN_ROLE and set(role.scopes) != ALL_SCOPES:
+                role.scopes = sorted(ALL_SCOPES)
+
+
+async def roles_by_names(session: AsyncSession, names: Iterable[str]) -> list[Role]:
+    async with session.begin():
+        rows = await session.scalars(select(Role).where(Role.name.in_(set(names))))
+        return list(rows.all())

@@ -1,0 +1,83 @@
+"""Counters of failed attempts in a fixed window, for login rate limiting."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    failures: int
+    retry_after: int  # seconds until the window resets; 0 when no window is open
+
+
+class AttemptCounter(Protocol):
+    window: int
+
+    async def tally(self, key: str) -> Tally: ...
+
+    async def fail(self, key: str) -> Tally: ...
+
+    async def reset(self, key: str) -> None: ...
+
+
+class MemoryAttemptCounter:
+    def __init__(self, *, window: int) -> None:
+        self.window = window
+        self._windows: dict[str, tuple[int, float]] = {}
+
+    def _current(self, key: str, now: float) -> tuple[int, float]:
+        count, resets_at = self._windows.get(key, (0, 0.0))
+        if resets_at <= now:
+            self._windows.pop(key, None)
+            return 0, 0.0
+        return count, resets_at
+
+    async def tally(self, key: str) -> Tally:
+        now = time.monotonic()
+        count, resets_at = self._current(key, now)
+        return Tally(count, max(0, round(resets_at - now)) if count else 0)
+
+    async def fail(self, key: str) -> Tally:
+        now = time.monotonic()
+        count, resets_at = self._current(key, now)
+        if not count:
+            resets_at = now + self.window
+        self._windows[key] = (count + 1, resets_at)
+        return Tally(count + 1, max(1, round(resets_at - now)))
+
+    async def reset(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+
+class RedisAttemptCounter:
+    """INCR with the expiry set by the first failure (EXPIRE NX): one window per key."""
+
+    def __init__(self, redis: Redis, prefix: str, *, window: int) -> None:
+        self.redis, self.prefix, self.window = redis, prefix, window
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}:attempts:{key}"
+
+    async def tally(self, key: str) -> Tally:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._key(key))
+            pipe.ttl(self._key(key))
+            raw, ttl = await pipe.execute()
+        count = int(raw or 0)
+        return Tally(count, max(int(ttl), 1) if count else 0)
+
+    async def fail(self, key: str) -> Tally:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._key(key))
+            pipe.expire(self._key(key), self.window, nx=True)
+            pipe.ttl(self._key(key))
+            count, _, ttl = await pipe.execute()
+        return Tally(int(count), max(int(ttl), 1))
+
+    async def reset(self, key: str) -> None:
+        await self.redis.delete(self._key(key))

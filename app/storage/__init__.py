@@ -1,0 +1,1 @@
+"""File storage: storage entities, blob stores, and the consistency tools."""
