@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -186,11 +187,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `contentgraph serve` process on the embedded default, in a temp directory."""
+def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the live server: the embedded default in a temp directory."""
     workdir = tmp_path_factory.mktemp("live")
-    port = _free_port()
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": "",
         "REDIS_URL": "",
@@ -198,7 +198,30 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "FILES_ROOT": str(workdir / "files"),
         "SECRET_KEY": TEST_SECRET,
         "LOG_LEVEL": "WARNING",
+        "PASSWORD_TIME_COST": "1",
+        "PASSWORD_MEMORY_KIB": "8",
     }
+
+
+def run_cli(
+    env: dict[str, str], *arguments: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *arguments],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def live_server(live_env: dict[str, str]) -> Iterator[str]:
+    """A real `contentgraph serve` process on the embedded default."""
+    workdir = Path(live_env["VAR_DIR"]).parent
+    port = _free_port()
+    env = live_env
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--migrate", "--port", str(port)],

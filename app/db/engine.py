@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,19 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() == "sqlite":
+        # aiosqlite logs every call with its parameters (password hashes included) at DEBUG.
+        logging.getLogger("aiosqlite").setLevel(logging.WARNING)
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=settings.db_echo)
+        engine = create_async_engine(url, echo=settings.db_echo, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
         url,
         echo=settings.db_echo,
+        # Parameters carry password hashes and personal data: keep them out of logs and
+        # exception messages, whatever the log level.
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
