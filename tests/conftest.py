@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import os
 import random
 import socket
@@ -216,41 +219,92 @@ def run_cli(
     )
 
 
+@contextlib.contextmanager
+def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Run `contentgraph serve --migrate` until the block ends; yield its base URL."""
+    port = _free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--migrate", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not become healthy within 30 s")
+                time.sleep(0.1)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @pytest.fixture(scope="session")
 def live_server(live_env: dict[str, str]) -> Iterator[str]:
     """A real `contentgraph serve` process on the embedded default."""
-    workdir = Path(live_env["VAR_DIR"]).parent
-    port = _free_port()
-    env = live_env
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--migrate", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    with serve(live_env, Path(live_env["VAR_DIR"]).parent / "server.log") as url:
+        yield url
+
+
+def _run_async(coroutine: Any) -> Any:
+    """Run a coroutine to completion from a sync fixture, off pytest-asyncio's loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def production_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The production shape for a live server: its own PostgreSQL database, Redis."""
+    url = _run_async(create_postgres_database())
+    settings = postgres_settings(url, tmp_path_factory.mktemp("production"))
+    _run_async(require_redis(settings))
+    workdir = settings.var_dir.parent
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": str(settings.redis_url),
+        "REDIS_PREFIX": settings.redis_prefix,
+        "VAR_DIR": str(workdir / "var"),
+        "FILES_ROOT": str(workdir / "files"),
+        "SECRET_KEY": TEST_SECRET,
+        "LOG_LEVEL": "WARNING",
+        "PASSWORD_TIME_COST": "1",
+        "PASSWORD_MEMORY_KIB": "8",
+    }
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(workdir / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy within 30 s")
-            time.sleep(0.1)
-        yield base_url
+        yield env
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        _run_async(drop_redis_keys(settings))
+        _run_async(drop_postgres_database(url))
+
+
+@pytest.fixture(scope="session")
+def production_server(production_env: dict[str, str]) -> Iterator[str]:
+    """A real server process on PostgreSQL and Redis."""
+    with serve(production_env, Path(production_env["VAR_DIR"]).parent / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(params=["embedded", "production"])
+def live_stack(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    """(base URL, environment) of a live server, once per stack."""
+    if request.param == "embedded":
+        return request.getfixturevalue("live_server"), request.getfixturevalue("live_env")
+    return request.getfixturevalue("production_server"), request.getfixturevalue("production_env")
 
 
 @pytest.fixture

@@ -18,9 +18,16 @@ TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
 
 
-@pytest.fixture(scope="module")
-def ws_user(live_server: str, live_env: dict[str, str]) -> tuple[str, str]:
+@pytest.fixture
+def live_server(live_stack: tuple[str, dict[str, str]]) -> str:
+    """Each test here runs against the embedded and the production stack."""
+    return live_stack[0]
+
+
+@pytest.fixture
+def ws_user(live_stack: tuple[str, dict[str, str]]) -> tuple[str, str]:
     """A user created with the CLI against the live server's database, and its token."""
+    live_server, live_env = live_stack
     username = f"ws-{uuid.uuid4().hex[:8]}"
     result = run_cli(live_env, "createuser", username, "--password-stdin", stdin=PASSWORD + "\n")
     assert result.returncode == 0, result.stderr
