@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     password_time_cost: Annotated[int, Field(ge=1)] = 3
     password_memory_kib: Annotated[int, Field(ge=8)] = 64 * 1024
 
+    upload_max_file_bytes: Annotated[int, Field(ge=1)] = 25 * 1024 * 1024
+    upload_max_files: Annotated[int, Field(ge=1, le=1000)] = 20
+    upload_max_request_bytes: Annotated[int, Field(ge=1024)] | None = None
+    storage_limits: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='Per-entity overrides: {"albums.photos": {"max_bytes": N, "max_files": N}}',
+    )
+    image_max_pixels: Annotated[int, Field(ge=1)] = 50_000_000
+    signed_url_ttl_seconds: Annotated[int, Field(ge=60)] = 3600
+    gc_grace_seconds: Annotated[int, Field(ge=0)] = 3600
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
@@ -114,6 +125,21 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """True when running on the embedded SQLite default (no DATABASE_URL given)."""
         return not self.database_url
+
+    @property
+    def multipart_max_bytes(self) -> int:
+        """The largest multipart request: every file at its largest, plus the JSON parts."""
+        if self.upload_max_request_bytes is not None:
+            return self.upload_max_request_bytes
+        largest = max(
+            [self.upload_max_file_bytes]
+            + [limits.get("max_bytes", 0) for limits in self.storage_limits.values()]
+        )
+        most = max(
+            [self.upload_max_files]
+            + [limits.get("max_files", 0) for limits in self.storage_limits.values()]
+        )
+        return largest * most + self.max_request_bytes
 
     @property
     def allows_anonymous_read(self) -> bool:

@@ -20,6 +20,7 @@ from schema.errors import ErrorCodes
 from schema.mutations.albums import AlbumMutations
 from schema.mutations.auth import AuthMutations
 from schema.mutations.contacts import ContactMutations
+from schema.mutations.files import FileMutations
 from schema.mutations.roles import RoleMutations
 from schema.mutations.users import UserMutations
 from schema.queries import Query as ContentQueries
@@ -38,7 +39,9 @@ class Query(ContentQueries, UserQueries):
 
 
 @strawberry.type
-class Mutation(AuthMutations, ContactMutations, AlbumMutations, UserMutations, RoleMutations):
+class Mutation(
+    AuthMutations, ContactMutations, AlbumMutations, FileMutations, UserMutations, RoleMutations
+):
     pass
 
 

@@ -11,7 +11,9 @@ from strawberry.types import Info as StrawberryInfo
 from app.auth.authenticator import Authenticator
 from app.auth.viewer import Viewer
 from app.config import Settings
+from app.container import Services
 from app.db.database import Database
+from app.storage.files import Files
 from schema.errors import Unauthenticated
 from schema.loaders import Loaders
 
@@ -34,16 +36,30 @@ def bearer_token(value: object) -> str | None:
 class Context:
     request: Request | WebSocket
     response: Any
-    db: Database
-    settings: Settings
-    auth: Authenticator
+    services: Services
     #: graphql-transport-ws / graphql-ws put the connection_init payload here.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+        self.loaders = Loaders(self.services.db)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def auth(self) -> Authenticator:
+        return self.services.auth
+
+    @property
+    def files(self) -> Files:
+        return self.services.files
 
     def token(self) -> str | None:
         if self.request.scope["type"] == "websocket":

@@ -140,8 +140,7 @@ async def test_deleting_an_album_takes_its_photos(app: Starlette, gql: GraphQLCl
     await gql.data(DELETE, input={"id": to_global_id("Album", album.id)})
     async with app.state.db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Photo)) == 0
-        # File rows stay until the storage layer collects them after commit.
-        assert await session.scalar(select(func.count()).select_from(StoredFile)) == 3
+        assert await session.scalar(select(func.count()).select_from(StoredFile)) == 0
 
 
 async def test_a_file_used_by_a_photo_cannot_be_deleted(app: Starlette) -> None:

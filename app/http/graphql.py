@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from cross_web.request._starlette import StarletteRequestAdapter
 from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -27,10 +29,10 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth.authenticator import Authenticator
-from app.config import Settings
-from app.db.database import Database
+from app.container import Services
 from app.http.graphiql import render_graphiql_page
+from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
+from app.storage.entities import ENTITIES, limits_for
 from schema.context import Context
 from schema.errors import ErrorCode, Unauthenticated, error_code
 
@@ -38,6 +40,7 @@ logger = logging.getLogger("contentgraph.graphql")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
+MULTIPART = "multipart/form-data"
 GRAPHIQL_ASSETS_PREFIX = "/graphiql/static"
 
 #: The request parameters we read, the JSON type each must have when present, and its name.
@@ -97,37 +100,55 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+class RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's adapter, with the Starlette request in reach (for multipart streaming)."""
+
+    @property
+    def starlette_request(self) -> Request:
+        return self._request
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
-    def __init__(
-        self, *, db: Database, settings: Settings, auth: Authenticator, schema: Any
-    ) -> None:
+    request_adapter_class = RequestAdapter
+
+    def __init__(self, *, services: Services, schema: Any) -> None:
         super().__init__(
             schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
+            graphql_ide="graphiql" if services.settings.graphiql else None,
             allow_queries_via_get=True,
+            # Multipart is parsed by our own streaming parser (app.http.uploads), with CSRF
+            # protection; Strawberry's would buffer files and has no limits.
             multipart_uploads_enabled=False,
         )
-        self.db = db
-        self.settings = settings
-        self.auth = auth
+        self.services = services
+        self.settings = services.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope, receive=self._limited(scope, receive))
+        limit = self._body_limit(scope)
+        request = Request(scope, receive=self._limited(receive, limit))
         try:
-            response = await self._respond(request)
+            response = await self._respond(request, limit)
         except HTTPException as exc:
             response = self._http_error(exc.status_code, exc.reason)
         except PayloadTooLarge:
-            limit = self.settings.max_request_bytes
             response = self._http_error(413, f"the request body exceeds {limit} bytes")
+        finally:
+            upload: MultipartUpload | None = getattr(request.state, "upload", None)
+            if upload is not None:
+                await upload.cleanup()
         await response(scope, receive, send)
 
-    def _limited(self, scope: Scope, receive: Receive) -> Receive:
+    def _body_limit(self, scope: Scope) -> int:
+        content_type = Headers(scope=scope).get("content-type", "")
+        if content_type.split(";")[0].strip().lower() == MULTIPART:
+            return self.settings.multipart_max_bytes
+        return self.settings.max_request_bytes
+
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         """Refuse bodies past the limit, whether or not Content-Length tells the truth."""
-        limit = self.settings.max_request_bytes
         received = 0
 
         async def guarded() -> Message:
@@ -141,9 +162,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
         return guarded
 
-    async def _respond(self, request: Request) -> Response:
+    async def _respond(self, request: Request, limit: int) -> Response:
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.settings.max_request_bytes:
+        if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge
         if request.method not in {"GET", "POST"}:
             raise HTTPException(405, "GraphQL is served over GET (queries) and POST")
@@ -157,9 +178,35 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         request.state.media_type = media_type
         if request.method == "POST":
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != APPLICATION_JSON:
-                raise HTTPException(415, "send the GraphQL request as application/json")
+            if content_type == MULTIPART:
+                self._check_csrf(request)
+                request.state.upload = MultipartUpload(self.services.files.blobs, self._limits())
+            elif content_type != APPLICATION_JSON:
+                raise HTTPException(
+                    415,
+                    "send the GraphQL request as application/json (multipart/form-data "
+                    "for file uploads)",
+                )
         return await super().run(request)
+
+    def _check_csrf(self, request: Request) -> None:
+        """multipart/form-data is a "simple" request a hostile page can send with the user's
+        cookies; requiring a custom header forces a CORS preflight first."""
+        if not any(request.headers.get(name) for name in CSRF_HEADERS):
+            raise HTTPException(
+                400,
+                "multipart requests must carry a non-empty Apollo-Require-Preflight (or "
+                "X-Apollo-Operation-Name, or GraphQL-Preflight) header: it protects against "
+                "cross-site request forgery",
+            )
+
+    def _limits(self) -> UploadLimits:
+        per_entity = [limits_for(self.settings, name) for name in ENTITIES]
+        return UploadLimits(
+            max_file_bytes=max(limits.max_bytes for limits in per_entity),
+            max_files=max(limits.max_files for limits in per_entity),
+            max_field_bytes=self.settings.max_request_bytes,
+        )
 
     def _http_error(self, status: int, message: str) -> Response:
         headers = {"Allow": "GET, POST"} if status == 405 else None
@@ -174,9 +221,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(
-            request=request, response=response, db=self.db, settings=self.settings, auth=self.auth
-        )
+        return Context(request=request, response=response, services=self.services)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Check the connection_init token once, so a bad one closes the socket (4403)."""
@@ -201,8 +246,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         '{}'"). Batching and multipart are off and _respond has already refused other content
         types, so a single JSON object - the body, or the query string for GET - is all we take.
         """
+        assert isinstance(request, RequestAdapter)
+        upload: MultipartUpload | None = getattr(request.starlette_request.state, "upload", None)
         if request.method == "GET":
             payload: object = self.parse_query_params(request.query_params)
+        elif upload is not None:
+            payload = await upload.parse(request.starlette_request)
         else:
             payload = self.parse_json(await request.get_body())
         if not isinstance(payload, dict):

@@ -101,10 +101,3 @@ async def update_album(
         for key, value in cleaned.items():
             setattr(album, key, value)
     return album
-
-
-async def delete_album(session: AsyncSession, album_id: uuid.UUID) -> None:
-    """Photos go with the album (ON DELETE CASCADE); their blobs are the storage layer's job."""
-    async with writing(session):
-        album = await locked(session, Album, album_id)
-        await session.delete(album)

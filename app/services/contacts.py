@@ -85,9 +85,3 @@ async def update_contact(
         for key, value in cleaned.items():
             setattr(contact, key, value)
     return contact
-
-
-async def delete_contact(session: AsyncSession, contact_id: uuid.UUID) -> None:
-    async with writing(session):
-        contact = await locked(session, Contact, contact_id)
-        await session.delete(contact)

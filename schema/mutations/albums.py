@@ -6,6 +6,7 @@ import strawberry
 
 from app.auth.scopes import ALBUMS_WRITE
 from app.services import albums as service
+from app.services import attachments
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
 from schema.mutations.payloads import UserError, call_service, provided
@@ -65,6 +66,7 @@ class AlbumMutations:
     async def delete_album(self, info: Info, input: DeleteAlbumInput) -> DeleteAlbumPayload:
         await require_scope(info.context, ALBUMS_WRITE)
         key = decode_global_id(input.id, "Album")
-        _, errors = await call_service(info, lambda s: service.delete_album(s, key))
+        files = info.context.files
+        _, errors = await call_service(info, lambda s: attachments.delete_album(s, files, key))
         deleted = None if errors else strawberry.ID(to_global_id("Album", key))
         return DeleteAlbumPayload(deleted_album_id=deleted, user_errors=errors)

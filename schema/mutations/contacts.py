@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.auth.scopes import CONTACTS_WRITE
+from app.services import attachments
 from app.services import contacts as service
 from schema.context import Info
 from schema.ids import decode_global_id, to_global_id
@@ -69,6 +70,7 @@ class ContactMutations:
     async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeleteContactPayload:
         await require_scope(info.context, CONTACTS_WRITE)
         key = decode_global_id(input.id, "Contact")
-        _, errors = await call_service(info, lambda s: service.delete_contact(s, key))
+        files = info.context.files
+        _, errors = await call_service(info, lambda s: attachments.delete_contact(s, files, key))
         deleted = None if errors else strawberry.ID(to_global_id("Contact", key))
         return DeleteContactPayload(deleted_contact_id=deleted, user_errors=errors)

@@ -27,6 +27,9 @@ PhotoOrder = strawberry.enum(
 )
 
 
+COVER_WINDOW = Window(limit=1)
+
+
 class AlbumPhotosSource:
     """One album's photo page, fetched together with the other albums' through a DataLoader."""
 
@@ -79,6 +82,15 @@ class Album(Node):
         source = AlbumPhotosSource(info.context, self.row_id, order_by, window)
         to_node = info.context.loaders.photo.primed(Photo.from_row)
         return Connection(_source=source, _to_node=to_node)
+
+    @strawberry.field(description="The album's first photo (by position), if any.")
+    async def cover(self, info: Info) -> Photo | None:
+        page = await info.context.loaders.photo_page.load(
+            (self.row_id, PhotoOrderValue.SORT_ASC, COVER_WINDOW)
+        )
+        return (
+            info.context.loaders.photo.primed(Photo.from_row)(page.rows[0]) if page.rows else None
+        )
 
     @strawberry.field(description="How many photos the album holds.")
     async def photo_count(self, info: Info) -> int:

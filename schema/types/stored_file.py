@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from urllib.parse import quote
 
 import strawberry
 
 from app.db.models import StoredFile as StoredFileRow
+from app.storage.entities import ENTITIES
+from schema.context import Info
 from schema.ids import to_global_id
 from schema.scalars import SafeInt
 from schema.types.node import Node
@@ -24,6 +27,17 @@ class StoredFile(Node):
     height: int | None
     created_at: datetime
     row_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description="Where to download the file. Restricted files get a signed URL that "
+        "expires (so an <img src> works without headers); public ones a permanent URL."
+    )
+    def url(self, info: Info) -> str:
+        path = f"/files/{self.entity}/{self.row_id}/{quote(self.filename, safe='')}"
+        if ENTITIES[self.entity].public:
+            return path
+        expires, signature = info.context.services.signer.sign(self.entity, self.row_id)
+        return f"{path}?expires={expires}&signature={signature}"
 
     @classmethod
     def from_row(cls, row: StoredFileRow) -> StoredFile:

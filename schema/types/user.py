@@ -13,6 +13,7 @@ from app.db.models import User as UserRow
 from schema.context import Info
 from schema.ids import to_global_id
 from schema.types.node import Node
+from schema.types.stored_file import StoredFile
 
 
 @strawberry.type(description="A permission scope: what a role lets its holders do.")
@@ -57,6 +58,14 @@ class User(Node):
     created_at: datetime
     updated_at: datetime
     row_id: strawberry.Private[uuid.UUID]
+    avatar_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The user's picture, if one was uploaded.")
+    async def avatar(self, info: Info) -> StoredFile | None:
+        if self.avatar_id is None:
+            return None
+        row = await info.context.loaders.file.load(self.avatar_id)
+        return StoredFile.from_row(row) if row is not None else None
 
     @strawberry.field(description="The user's roles, by name.")
     async def roles(self, info: Info) -> list[Role]:
@@ -79,4 +88,5 @@ class User(Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
             row_id=row.id,
+            avatar_id=row.avatar_id,
         )

@@ -1,0 +1,58 @@
+"""Everything a request may need, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from app.auth.authenticator import Authenticator
+from app.auth.passwords import Passwords
+from app.config import Settings
+from app.db.database import Database
+from app.kv import connection
+from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from app.kv.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from app.storage.files import Files
+from app.storage.local import LocalBlobStore
+from app.storage.signing import UrlSigner
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    auth: Authenticator
+    files: Files
+    signer: UrlSigner
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings)
+    redis = connection.connect(settings)
+    sessions: SessionStore
+    attempts: AttemptCounter
+    idle, lifetime = settings.session_idle_seconds, settings.session_lifetime_seconds
+    if redis is None:
+        sessions = MemorySessionStore(idle=idle, lifetime=lifetime)
+        attempts = MemoryAttemptCounter(window=settings.login_window_seconds)
+    else:
+        sessions = RedisSessionStore(redis, settings.redis_prefix, idle=idle, lifetime=lifetime)
+        attempts = RedisAttemptCounter(
+            redis, settings.redis_prefix, window=settings.login_window_seconds
+        )
+    passwords = Passwords(
+        time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+    )
+    auth = Authenticator(
+        db=db, settings=settings, sessions=sessions, attempts=attempts, passwords=passwords
+    )
+    files = Files(LocalBlobStore(settings.files_root), settings)
+    signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
+    return Services(settings, db, redis, auth, files, signer)

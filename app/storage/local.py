@@ -1,0 +1,209 @@
+"""The local-disk blob store.
+
+Layout under the files root::
+
+    <entity>/<h[0:2]>/<h[2:4]>/<h>      a blob, named by its SHA-256
+    .tmp/<uuid>                         uploads in progress (same filesystem: rename is atomic)
+
+Every file operation runs in a worker thread; the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from app.storage.blobs import BlobEntry, TempBlob, TooLarge
+
+TEMP_DIR = ".tmp"
+HEAD_BYTES = 4096
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ENTITY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalTempWriter:
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.key = uuid.uuid4()
+        self.path = root / TEMP_DIR / self.key.hex
+        self.max_bytes = max_bytes
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._head = b""
+        self._file: BinaryIO | None = None
+
+    def _open(self) -> BinaryIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return open(self.path, "xb")
+
+    def _write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self._file = self._open()
+        self._file.write(chunk)
+        self._hash.update(chunk)
+
+    async def write(self, chunk: bytes) -> None:
+        if self._size + len(chunk) > self.max_bytes:
+            await self.abort()
+            raise TooLarge(self.max_bytes)
+        self._size += len(chunk)
+        if len(self._head) < HEAD_BYTES:
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
+        await anyio.to_thread.run_sync(self._write, chunk)
+
+    def _finish(self) -> None:
+        if self._file is None:
+            self._file = self._open()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    async def finish(self) -> TempBlob:
+        """Make the bytes durable (fsync) and describe them."""
+        await anyio.to_thread.run_sync(self._finish)
+        return TempBlob(self.key, self.path, self._size, self._hash.hexdigest(), self._head)
+
+    def _abort(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    async def abort(self) -> None:
+        await anyio.to_thread.run_sync(self._abort)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def writer(self, max_bytes: int) -> LocalTempWriter:
+        return LocalTempWriter(self.root, max_bytes)
+
+    def path(self, entity: str, sha256: str) -> Path:
+        # Both parts are validated: a crafted value can never leave the files root.
+        if not _ENTITY.match(entity) or not _SHA256.match(sha256):
+            raise ValueError("not a blob address")
+        return self.root / entity / sha256[:2] / sha256[2:4] / sha256
+
+    def _place(self, entity: str, blob: TempBlob) -> None:
+        target = self.path(entity, blob.sha256)
+        if target.exists():
+            return  # dedup: the caller drops its temp file after commit
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # A hard link: atomic like rename, and the temp stays until the row commits, so a
+            # blob collected in between can be placed again from it.
+            os.link(blob.path, target)
+        except FileExistsError:
+            return
+        _fsync_dir(target.parent)
+
+    async def place(self, entity: str, blob: TempBlob) -> None:
+        await anyio.to_thread.run_sync(self._place, entity, blob)
+
+    async def discard(self, blob: TempBlob) -> None:
+        await anyio.to_thread.run_sync(lambda: blob.path.unlink(missing_ok=True))
+
+    async def exists(self, entity: str, sha256: str) -> bool:
+        return await anyio.to_thread.run_sync(self.path(entity, sha256).is_file)
+
+    def _delete(self, entity: str, sha256: str) -> bool:
+        target = self.path(entity, sha256)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        for directory in (target.parent, target.parent.parent):
+            try:
+                directory.rmdir()  # only succeeds when empty
+            except OSError:
+                break
+        return True
+
+    async def delete(self, entity: str, sha256: str) -> bool:
+        return await anyio.to_thread.run_sync(self._delete, entity, sha256)
+
+    def _walk(self) -> Iterator[BlobEntry]:
+        if not self.root.is_dir():
+            return
+        with os.scandir(self.root) as entities:
+            for entity in sorted(entities, key=lambda e: e.name):
+                if entity.name == TEMP_DIR or not entity.is_dir() or not _ENTITY.match(entity.name):
+                    continue
+                for first in sorted(os.scandir(entity.path), key=lambda e: e.name):
+                    if not first.is_dir():
+                        continue
+                    for second in sorted(os.scandir(first.path), key=lambda e: e.name):
+                        if not second.is_dir():
+                            continue
+                        with os.scandir(second.path) as blobs:
+                            for blob in blobs:
+                                if blob.is_file() and _SHA256.match(blob.name):
+                                    stat = blob.stat()
+                                    yield BlobEntry(
+                                        entity.name, blob.name, stat.st_size, stat.st_mtime
+                                    )
+
+    async def iterate(self) -> AsyncIterator[BlobEntry]:
+        walker = self._walk()
+        while True:
+            batch = await anyio.to_thread.run_sync(_take, walker, 500)
+            if not batch:
+                return
+            for entry in batch:
+                yield entry
+
+    def _walk_temp(self) -> Iterator[tuple[Path, float]]:
+        directory = self.root / TEMP_DIR
+        if not directory.is_dir():
+            return
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_file():
+                    yield Path(entry.path), entry.stat().st_mtime
+
+    async def iterate_temp(self) -> AsyncIterator[tuple[Path, float]]:
+        walker = self._walk_temp()
+        while True:
+            batch = await anyio.to_thread.run_sync(_take, walker, 500)
+            if not batch:
+                return
+            for entry in batch:
+                yield entry
+
+    def _hash(self, entity: str, sha256: str) -> str:
+        digest = hashlib.sha256()
+        with open(self.path(entity, sha256), "rb") as handle:
+            for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    async def hash_of(self, entity: str, sha256: str) -> str:
+        return await anyio.to_thread.run_sync(self._hash, entity, sha256)
+
+
+T = TypeVar("T")
+
+
+def _take(iterator: Iterator[T], count: int) -> list[T]:
+    batch: list[T] = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) >= count:
+            break
+    return batch
