@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from schema.context import OperationContext
 from schema.cost import NodeLimit
 from schema.errors import ErrorCodes
 from schema.mutations.albums import AlbumMutations
@@ -59,6 +60,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[
+            OperationContext,
             ErrorCodes,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),

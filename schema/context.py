@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.authenticator import Authenticator
@@ -44,6 +46,16 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.db)
+
+    def for_operation(self) -> Context:
+        """A context of its own for one operation on a websocket: fresh loaders (no caching
+        across operations of a long-lived connection), the same connection otherwise."""
+        return Context(
+            request=self.request,
+            response=self.response,
+            services=self.services,
+            connection_params=self.connection_params,
+        )
 
     @property
     def db(self) -> Database:
@@ -86,6 +98,16 @@ class Context:
         if found is None:
             raise Unauthenticated("the session token is invalid or has expired; sign in again")
         return found
+
+
+class OperationContext(SchemaExtension):
+    """Websocket operations share one connection context; give each its own loaders."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context) and context.request.scope["type"] == "websocket":
+            self.execution_context.context = context.for_operation()
+        yield
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

@@ -50,6 +50,13 @@ class _Estimator:
                     return max(value, 0)
         return self.default_size
 
+    def _list_argument(self, field: FieldNode) -> int | None:
+        for argument in field.arguments or ():
+            value = value_from_ast_untyped(argument.value, self.variables)
+            if isinstance(value, list):
+                return len(value)
+        return None
+
     def nodes(
         self,
         selection_set: SelectionSetNode,
@@ -67,6 +74,9 @@ class _Estimator:
                 child_multiplier = multiplier
                 if child_type.name.endswith(CONNECTION_SUFFIX):
                     child_multiplier = multiplier * self._page_size(selection)
+                    total += child_multiplier
+                elif (ids := self._list_argument(selection)) is not None:
+                    child_multiplier = multiplier * ids  # nodes(ids: [...]): one per id
                     total += child_multiplier
                 if selection.selection_set:
                     total += self.nodes(selection.selection_set, child_type, child_multiplier, seen)

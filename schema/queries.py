@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -38,7 +38,19 @@ class ListFilterInput:
     def to_filter(self) -> ListFilter:
         if self.search is not None and len(self.search) > SEARCH_MAX:
             raise BadUserInput(f"search must be at most {SEARCH_MAX} characters")
-        return ListFilter(self.search, self.created_since, self.created_before)
+        if self.search is not None and "\x00" in self.search:
+            raise BadUserInput("search must not contain NUL characters")
+        return ListFilter(self.search, _utc(self.created_since), _utc(self.created_before))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """In UTC (a time without zone is read as UTC); refused when UTC cannot hold it."""
+    if moment is None:
+        return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise BadUserInput(f"{moment.isoformat()} is out of range") from None
 
 
 @strawberry.input(description="Narrow the contact list. All given conditions must hold.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from app.auth.passwords import Passwords
-from app.auth.scopes import ANONYMOUS_READ_SCOPES
+from app.auth.scopes import ANONYMOUS_READ_SCOPES, with_implied
 from app.auth.users import load_grants
 from app.auth.viewer import Viewer
 from app.config import Settings
@@ -26,6 +27,11 @@ from app.kv.attempts import AttemptCounter, Tally
 from app.kv.sessions import SessionStore
 
 logger = logging.getLogger("contentgraph.auth")
+
+
+def normalise_username(username: str) -> str:
+    """One spelling per account, for lookups and rate-limit keys alike."""
+    return unicodedata.normalize("NFC", username).strip().lower()
 
 
 class LoginRefused(Exception):
@@ -60,29 +66,32 @@ class Authenticator:
         )
 
     async def login(self, username: str, password: str, address: str) -> LoginResult:
-        user_key, address_key = f"user:{username.casefold()}", f"address:{address}"
+        """Every attempt is counted *before* the password is checked (and forgiven after a
+        success), so concurrent guesses cannot all slip in under the limit."""
+        name = normalise_username(username)
+        user_key, address_key = f"user:{name}", f"address:{address}"
         self._refuse_if_limited(
-            await self.attempts.tally(user_key), self.settings.login_max_failures_per_user
+            await self.attempts.fail(user_key), self.settings.login_max_failures_per_user
         )
         self._refuse_if_limited(
-            await self.attempts.tally(address_key), self.settings.login_max_failures_per_address
+            await self.attempts.fail(address_key), self.settings.login_max_failures_per_address
         )
+        invalid = LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
+        if "\x00" in name or "\x00" in password:
+            raise invalid  # no user can have these, and PostgreSQL refuses NUL in text
         async with self.db.session() as session:
             async with session.begin():
-                user = await session.scalar(
-                    select(User).where(func.lower(User.username) == username.strip().lower())
-                )
+                user = await session.scalar(select(User).where(func.lower(User.username) == name))
             matches, needs_rehash = await asyncio.to_thread(
                 self.passwords.verify, user.password_hash if user else None, password
             )
             if user is None or not matches:
-                await self.attempts.fail(user_key)
-                await self.attempts.fail(address_key)
                 logger.info("login failed for a username from %s", address)
-                raise LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
+                raise invalid
             if user.is_locked:
                 raise LoginRefused("ACCOUNT_LOCKED", "this account is locked")
             await self.attempts.reset(user_key)
+            await self.attempts.forgive(address_key)
             new_hash = (
                 await asyncio.to_thread(self.passwords.hash, password) if needs_rehash else None
             )
@@ -99,12 +108,25 @@ class Authenticator:
 
     @staticmethod
     def _refuse_if_limited(tally: Tally, limit: int) -> None:
-        if tally.failures >= limit:
+        if tally.failures > limit:
             raise LoginRefused(
                 "TOO_MANY_ATTEMPTS",
                 f"too many failed logins; try again in {tally.retry_after} seconds",
                 retry_after=tally.retry_after,
             )
+
+    async def check_password(self, user_id: uuid.UUID, password: str) -> None:
+        """For changing a password: the current one must match (and counts as an attempt)."""
+        key = f"user-id:{user_id}"
+        self._refuse_if_limited(
+            await self.attempts.fail(key), self.settings.login_max_failures_per_user
+        )
+        async with self.db.session() as session, session.begin():
+            stored = await session.scalar(select(User.password_hash).where(User.id == user_id))
+        matches, _ = await asyncio.to_thread(self.passwords.verify, stored, password)
+        if not matches:
+            raise LoginRefused("INVALID_CREDENTIALS", "the current password is wrong")
+        await self.attempts.reset(key)
 
     async def logout(self, token: str) -> bool:
         return await self.sessions.revoke(token)
@@ -123,4 +145,4 @@ class Authenticator:
             grants = await load_grants(session, record.user_id)
         if grants is None or grants.is_locked:
             return None
-        return Viewer(grants.user_id, grants.username, grants.scopes, record.digest)
+        return Viewer(grants.user_id, grants.username, with_implied(grants.scopes), record.digest)

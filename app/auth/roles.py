@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import ALL_SCOPES, DEFAULT_ROLES
@@ -76,20 +77,24 @@ def _clean(changes: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     return cleaned
 
 
+TAKEN = ValidationFailed([FieldError("name", "another role has this name", FieldErrorCode.TAKEN)])
+
+
 async def _refuse_taken_name(session: AsyncSession, name: str, keep: uuid.UUID | None) -> None:
     existing = await session.scalar(select(Role.id).where(func.lower(Role.name) == name.lower()))
     if existing is not None and existing != keep:
-        raise ValidationFailed(
-            [FieldError("name", "another role has this name", FieldErrorCode.TAKEN)]
-        )
+        raise TAKEN
 
 
 async def create_role(session: AsyncSession, fields: Mapping[str, Any]) -> Role:
     cleaned = _clean(fields, creating=True)
-    async with writing(session):
-        await _refuse_taken_name(session, cleaned["name"], None)
-        role = Role(**cleaned)
-        session.add(role)
+    try:
+        async with writing(session):
+            await _refuse_taken_name(session, cleaned["name"], None)
+            role = Role(**cleaned)
+            session.add(role)
+    except IntegrityError:
+        raise TAKEN from None  # a concurrent create won the unique index
     return role
 
 
@@ -104,13 +109,16 @@ async def update_role(
     session: AsyncSession, role_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> Role:
     cleaned = _clean(changes, creating=False)
-    async with writing(session):
-        role = await locked(session, Role, role_id)
-        _refuse_admin_change(role)
-        if "name" in cleaned:
-            await _refuse_taken_name(session, cleaned["name"], role.id)
-        for key, value in cleaned.items():
-            setattr(role, key, value)
+    try:
+        async with writing(session):
+            role = await locked(session, Role, role_id)
+            _refuse_admin_change(role)
+            if "name" in cleaned:
+                await _refuse_taken_name(session, cleaned["name"], role.id)
+            for key, value in cleaned.items():
+                setattr(role, key, value)
+    except IntegrityError:
+        raise TAKEN from None
     return role
 
 
@@ -122,7 +130,20 @@ async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
 
 
 async def ensure_default_roles(session: AsyncSession) -> None:
-    """Create the seeded roles that are missing; give ``admin`` every registered scope."""
+    """Create the seeded roles that are missing; give ``admin`` every registered scope.
+
+    Several server processes may start at once: one that loses the race to insert a role
+    finds it there on its second pass."""
+    for attempt in (1, 2):
+        try:
+            await _seed(session)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def _seed(session: AsyncSession) -> None:
     async with writing(session):
         existing = {r.name: r for r in (await session.scalars(select(Role))).all()}
         for name, (description, scopes) in DEFAULT_ROLES.items():

@@ -25,6 +25,14 @@ SCOPES: MappingProxyType[str, str] = MappingProxyType(
 )
 ALL_SCOPES = frozenset(SCOPES)
 
+
+def with_implied(scopes: frozenset[str]) -> frozenset[str]:
+    """Writing an area implies reading it: a mutation returns what it changed, and a
+    write-only grant would otherwise read through mutation results."""
+    implied = {scope.replace(".write", ".read") for scope in scopes if scope.endswith(".write")}
+    return scopes | (implied & ALL_SCOPES)
+
+
 #: What anonymous callers may do when ANONYMOUS_READ is on.
 ANONYMOUS_READ_SCOPES = frozenset({CONTACTS_READ, ALBUMS_READ})
 

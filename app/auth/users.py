@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import Passwords, password_problems
@@ -145,19 +146,21 @@ async def create_user(
 ) -> User:
     cleaned = _clean({**fields, "password": fields.get("password")}, creating=True)
     password_hash = await asyncio.to_thread(passwords.hash, fields["password"])
-    async with writing(session):
-        taken = await session.scalar(
-            select(User.id).where(func.lower(User.username) == cleaned["username"].lower())
-        )
-        if taken is not None:
-            raise ValidationFailed(
-                [FieldError("username", "is already taken", FieldErrorCode.TAKEN)]
+    taken = ValidationFailed([FieldError("username", "is already taken", FieldErrorCode.TAKEN)])
+    try:
+        async with writing(session):
+            existing = await session.scalar(
+                select(User.id).where(func.lower(User.username) == cleaned["username"].lower())
             )
-        roles = await _roles(session, role_ids)
-        user = User(**cleaned, password_hash=password_hash)
-        session.add(user)
-        await session.flush()
-        await _set_roles(session, user.id, roles)
+            if existing is not None:
+                raise taken
+            roles = await _roles(session, role_ids)
+            user = User(**cleaned, password_hash=password_hash)
+            session.add(user)
+            await session.flush()
+            await _set_roles(session, user.id, roles)
+    except IntegrityError:
+        raise taken from None  # a concurrent create won the unique index
     return user
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -108,6 +109,8 @@ class Role(Base):
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
+    __table_args__ = (Index("uq_role_name_lower", func.lower(name), unique=True),)
+
 
 class User(Base):
     __tablename__ = "user"
@@ -127,6 +130,11 @@ class User(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="raise")
+
+    __table_args__ = (
+        # Usernames are unique whatever their case: "Alice" and "alice" are one account.
+        Index("uq_user_username_lower", func.lower(username), unique=True),
+    )
 
 
 class Contact(Base):

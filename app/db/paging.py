@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, func, not_, or_, select
@@ -21,6 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
+MAX_CURSOR_LENGTH = 1024
 
 
 class InvalidCursor(ValueError):
@@ -66,10 +67,12 @@ class SortKey:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor("the cursor is not one this server issued")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             payload = json.loads(raw)
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidCursor("the cursor is not one this server issued") from None
         if not isinstance(payload, list) or len(payload) != len(self.columns) + 1:
             raise InvalidCursor("the cursor is not one this server issued")
@@ -80,7 +83,7 @@ class SortKey:
                 _from_json(v, c.type.python_type)
                 for v, c in zip(payload[1:], self.columns, strict=True)
             )
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidCursor("the cursor is not one this server issued") from None
 
 
@@ -97,13 +100,15 @@ def _from_json(value: Any, python_type: type) -> Any:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime in cursor")
-        return parsed
+        return parsed.astimezone(UTC)
     if python_type is uuid.UUID:
         return uuid.UUID(hex=value)
     if python_type is int and isinstance(value, bool):
         raise TypeError("bool is not an int")
     if not isinstance(value, python_type):
         raise TypeError(f"expected {python_type.__name__}")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("NUL in cursor")
     return value
 
 
@@ -173,10 +178,8 @@ def shape_page(rows: Sequence[T], sort: SortKey, window: Window) -> Page[T]:
 async def fetch_page(
     session: AsyncSession, statement: Select[Any], sort: SortKey, window: Window
 ) -> Page[Any]:
-    """Fetch one page of ORM entities selected by ``statement``."""
-    if window.limit == 0:
-        windowed(statement, sort, window)  # still validate the cursors
-        return Page([], [], has_next=False, has_previous=False)
+    """Fetch one page of ORM entities selected by ``statement`` (first: 0 still learns
+    whether rows exist past the cursor: the query asks for limit + 1)."""
     rows = (await session.scalars(windowed(statement, sort, window))).all()
     return shape_page(rows, sort, window)
 

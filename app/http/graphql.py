@@ -291,7 +291,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     ) -> Response:
         request: Request = sub_response.request
         response = Response(
-            self.encode_json(response_data),
+            orjson.dumps(response_data),
             status_code=getattr(request.state, "graphql_status", 200),
             media_type=getattr(request.state, "media_type", APPLICATION_JSON),
         )
@@ -306,8 +306,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         sub_response.request = request  # type: ignore[attr-defined]
         return sub_response
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        """Text, because websocket messages must be text frames: graphql-ws in a browser
+        drops binary frames. HTTP responses are encoded to bytes directly."""
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         try:

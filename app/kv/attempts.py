@@ -8,6 +8,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+SWEEP_AT = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Tally:
@@ -23,6 +25,10 @@ class AttemptCounter(Protocol):
     async def fail(self, key: str) -> Tally: ...
 
     async def reset(self, key: str) -> None: ...
+
+    async def forgive(self, key: str) -> None:
+        """Take back one counted attempt (it succeeded)."""
+        ...
 
 
 class MemoryAttemptCounter:
@@ -44,6 +50,8 @@ class MemoryAttemptCounter:
 
     async def fail(self, key: str) -> Tally:
         now = time.monotonic()
+        if len(self._windows) > SWEEP_AT:
+            self._sweep(now)
         count, resets_at = self._current(key, now)
         if not count:
             resets_at = now + self.window
@@ -52,6 +60,25 @@ class MemoryAttemptCounter:
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
+
+    async def forgive(self, key: str) -> None:
+        count, resets_at = self._windows.get(key, (0, 0.0))
+        if count > 1:
+            self._windows[key] = (count - 1, resets_at)
+        else:
+            self._windows.pop(key, None)
+
+    def _sweep(self, now: float) -> None:
+        """Drop closed windows, so made-up usernames cannot grow memory without bound."""
+        for key in [k for k, (_, resets_at) in self._windows.items() if resets_at <= now]:
+            del self._windows[key]
+
+
+_FORGIVE = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 1 then return redis.call('DECR', KEYS[1]) end
+return redis.call('DEL', KEYS[1])
+"""
 
 
 class RedisAttemptCounter:
@@ -81,3 +108,7 @@ class RedisAttemptCounter:
 
     async def reset(self, key: str) -> None:
         await self.redis.delete(self._key(key))
+
+    async def forgive(self, key: str) -> None:
+        # Never below zero, and never a key without expiry: only decrement what exists.
+        await self.redis.eval(_FORGIVE, 1, self._key(key))

@@ -19,6 +19,7 @@ import orjson
 from redis.asyncio import Redis
 
 TOKEN_BYTES = 32
+SWEEP_AT = 10_000
 
 
 def new_token() -> str:
@@ -68,6 +69,9 @@ class MemorySessionStore:
 
     async def create(self, user_id: uuid.UUID) -> tuple[str, SessionRecord]:
         token, now = new_token(), time.time()
+        if len(self._sessions) > SWEEP_AT:
+            for expired in [r for r in self._sessions.values() if r.expires_at <= now]:
+                self._forget(expired)
         record = SessionRecord(
             token_digest(token), user_id, now, _expiry(self.idle, self.lifetime, now, now)
         )

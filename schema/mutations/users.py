@@ -5,11 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from app.auth import users as service
+from app.auth.authenticator import LoginRefused
 from app.auth.scopes import USERS_ADMIN
+from app.services.errors import FieldErrorCode
 from schema.context import Info
 from schema.ids import decode_global_id
 from schema.mutations.payloads import UserError, call_service, provided
-from schema.permissions import require_scope
+from schema.mutations.auth import RateLimited
+from schema.permissions import require_scope, require_viewer
 from schema.types.user import User
 
 
@@ -45,6 +48,19 @@ class SetUserPasswordInput:
 class AssignRolesInput:
     user_id: strawberry.ID
     role_ids: list[strawberry.ID]
+
+
+@strawberry.input
+class ChangeMyPasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    token: str | None = strawberry.field(description="The new session token.")
+    user: User | None
+    user_errors: list[UserError]
 
 
 @strawberry.type
@@ -90,14 +106,44 @@ class UserMutations:
             await info.context.auth.logout_everywhere(key)
         return _payload(row, errors)
 
-    @strawberry.mutation(description="Set a user's password (sessions stay; lock to end them).")
+    @strawberry.mutation(description="Set a user's password; their sessions all end.")
     async def set_user_password(self, info: Info, input: SetUserPasswordInput) -> UserPayload:
         await require_scope(info.context, USERS_ADMIN)
         key, passwords = decode_global_id(input.id, "User"), info.context.auth.passwords
         row, errors = await call_service(
             info, lambda s: service.set_password(s, passwords, key, input.password)
         )
+        if row is not None:
+            await info.context.auth.logout_everywhere(key)
         return _payload(row, errors)
+
+    @strawberry.mutation(
+        description="Change your own password. Every session ends; a new token is returned."
+    )
+    async def change_my_password(
+        self, info: Info, input: ChangeMyPasswordInput
+    ) -> ChangePasswordPayload:
+        viewer = await require_viewer(info.context)
+        assert viewer.user_id is not None and viewer.username is not None
+        auth = info.context.auth
+        try:
+            await auth.check_password(viewer.user_id, input.current_password)
+        except LoginRefused as refused:
+            if refused.retry_after is not None:
+                raise RateLimited(str(refused), retryAfter=refused.retry_after) from None
+            error = UserError(
+                field="currentPassword", message=str(refused), code=FieldErrorCode(refused.code)
+            )
+            return ChangePasswordPayload(token=None, user=None, user_errors=[error])
+        key = viewer.user_id
+        row, errors = await call_service(
+            info, lambda s: service.set_password(s, auth.passwords, key, input.new_password)
+        )
+        if row is None:
+            return ChangePasswordPayload(token=None, user=None, user_errors=errors)
+        await auth.logout_everywhere(key)
+        token, _ = await auth.sessions.create(key)
+        return ChangePasswordPayload(token=token, user=User.from_row(row), user_errors=[])
 
     @strawberry.mutation
     async def assign_roles(self, info: Info, input: AssignRolesInput) -> UserPayload:
