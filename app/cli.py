@@ -1,4 +1,4 @@
-"""``contentgraph`` command line: serve, migrate, createuser."""
+"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app.config import ConfigurationError, Settings, load_settings
 
@@ -96,6 +97,70 @@ def _createuser(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(description: str, total: int | None) -> Any:
+    """A progress bar on a terminal; silent in pipes and logs."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit=" files", disable=not sys.stderr.isatty())
+
+
+def _fsck(settings: Settings, args: argparse.Namespace) -> int:
+    from app.container import build_services
+    from app.storage.consistency import count_rows, fsck
+
+    async def run() -> int:
+        services = build_services(settings)
+        try:
+            rows = await count_rows(services.db)
+            with _progress("checking", rows or None) as bar:
+                report = await fsck(
+                    services.db, services.files.blobs, verify_hashes=args.verify, tick=bar.update
+                )
+        finally:
+            await services.close()
+        for line in report.problems:
+            print(line)
+        print(
+            f"{report.rows} rows, {report.blobs} blobs: {report.dangling_rows} dangling rows, "
+            f"{report.orphan_blobs} orphan blobs, {report.size_mismatches} size mismatches, "
+            f"{report.hash_mismatches} hash mismatches"
+            + ("" if args.verify else " (hashes not verified: --verify)")
+        )
+        return 0 if report.clean else 1
+
+    return asyncio.run(run())
+
+
+def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    from app.container import build_services
+    from app.storage.consistency import gc
+
+    grace = settings.gc_grace_seconds if args.grace is None else args.grace
+
+    async def run() -> int:
+        services = build_services(settings)
+        try:
+            with _progress("collecting", None) as bar:
+                report = await gc(
+                    services.db,
+                    services.files,
+                    grace_seconds=grace,
+                    dry_run=args.dry_run,
+                    tick=bar.update,
+                )
+        finally:
+            await services.close()
+        verb = "would remove" if args.dry_run else "removed"
+        print(
+            f"{verb} {report.orphans_removed} orphan blobs ({report.bytes_freed} bytes) and "
+            f"{report.temp_removed} abandoned uploads; kept {report.orphans_kept_young} orphans "
+            f"younger than {grace} s"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contentgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     createuser.set_defaults(handler=_createuser)
+
+    fsck = commands.add_parser("fsck", help="check that file rows and blobs agree")
+    fsck.add_argument("--verify", action="store_true", help="re-hash every blob (slow)")
+    fsck.set_defaults(handler=_fsck)
+
+    gc = commands.add_parser("gc", help="remove orphan blobs and abandoned uploads")
+    gc.add_argument("--grace", type=float, help="minimum age in seconds (default GC_GRACE_SECONDS)")
+    gc.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+    gc.set_defaults(handler=_gc)
     return parser
 
 

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
+from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
 from app.http.health import healthz, readyz
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 StaticFiles(directory=GRAPHIQL_ASSETS_DIR),
                 name="graphiql-assets",
             ),
+            Route("/files/{entity}/{file_id}/{filename}", serve_file, methods=["GET", "HEAD"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
         ],

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -79,6 +80,7 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     async with application.state.db.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())
+    shutil.rmtree(application.state.settings.files_root, ignore_errors=True)
 
 
 def client_address() -> str:

@@ -52,13 +52,14 @@ class MultipartUpload:
         self.writers: list[TempWriter] = []
         self.temporary: list[TempBlob] = []
         self._events: list[tuple[str, Any]] = []
-        self._part: _Part | None = None
+        self._parsing: _Part | None = None  # the part python-multipart is reading
+        self._part: _Part | None = None  # the part whose events we are acting on
         self._header_field = b""
         self._header_value = b""
 
     # python-multipart calls these synchronously; we queue and act on them asynchronously.
     def _on_part_begin(self) -> None:
-        self._part = _Part()
+        self._parsing = _Part()
 
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
@@ -67,12 +68,12 @@ class MultipartUpload:
         self._header_value += data[start:end]
 
     def _on_header_end(self) -> None:
-        assert self._part is not None
-        self._part.headers[self._header_field.lower()] = self._header_value
+        assert self._parsing is not None
+        self._parsing.headers[self._header_field.lower()] = self._header_value
         self._header_field = self._header_value = b""
 
     def _on_headers_finished(self) -> None:
-        self._events.append(("begin", self._part))
+        self._events.append(("begin", self._parsing))
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         self._events.append(("data", bytes(data[start:end])))

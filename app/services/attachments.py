@@ -170,15 +170,18 @@ async def add_photos(
         await locked(session, Album, album_id, field="albumId")
         last = await session.scalar(select(func.max(Photo.sort)).where(Photo.album_id == album_id))
         start = -1 if last is None else last
-        photos = []
-        for offset, item in enumerate(inspected):
-            row = await files.record(session, ALBUM_PHOTOS, item, uploaded_by)
-            caption = cleaned[offset] if offset < len(cleaned) else None
-            photo = Photo(
-                album_id=album_id, file_id=row.id, caption=caption, sort=start + 1 + offset
+        rows = [await files.record(session, ALBUM_PHOTOS, item, uploaded_by) for item in inspected]
+        await session.flush()  # file rows first: photos reference them
+        photos = [
+            Photo(
+                album_id=album_id,
+                file_id=row.id,
+                caption=cleaned[offset] if offset < len(cleaned) else None,
+                sort=start + 1 + offset,
             )
-            session.add(photo)
-            photos.append(photo)
+            for offset, row in enumerate(rows)
+        ]
+        session.add_all(photos)
     return photos
 
 

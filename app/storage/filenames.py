@@ -24,7 +24,7 @@ def sanitise(name: str | None, content_type: str) -> str:
     name = "".join(
         "_" if ch in _FORBIDDEN else ch
         for ch in name
-        if not unicodedata.category(ch).startswith("C")
+        if unicodedata.category(ch)[0] != "C" and unicodedata.category(ch) not in {"Zl", "Zp"}
     )
     name = name.strip().strip(".").strip()
     if not name:

@@ -73,12 +73,17 @@ def probe_image(path: Path, *, max_pixels: int) -> Probe:
                     raise NotAcceptable(
                         f"the image is {width}x{height}; at most {max_pixels} pixels are accepted"
                     )
+                image.verify()  # structure and checksums, without decoding the pixels
+            with Image.open(path) as image:  # verify() leaves the image unusable: reopen
                 frames = int(getattr(image, "n_frames", 1))
                 orientation = image.getexif().get(_EXIF_ORIENTATION)
-                image.verify()  # structure and checksums, without decoding the pixels
     except NotAcceptable:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise NotAcceptable(
+            f"the image has too many pixels; at most {max_pixels} pixels are accepted"
+        ) from None
+    except UnidentifiedImageError:
         raise NotAcceptable("the file is not an image we can read") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise NotAcceptable("the image is damaged or truncated") from None

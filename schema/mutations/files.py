@@ -133,7 +133,6 @@ class MyAvatarPayload:
 
 
 async def _album(info: Info, album_id: uuid.UUID) -> Album | None:
-    info.context.loaders.album.clear(album_id)
     row = await info.context.loaders.album.load(album_id)
     return Album.from_row(row) if row is not None else None
 

@@ -10,8 +10,8 @@ from app.auth.scopes import USERS_ADMIN
 from app.services.errors import FieldErrorCode
 from schema.context import Info
 from schema.ids import decode_global_id
-from schema.mutations.payloads import UserError, call_service, provided
 from schema.mutations.auth import RateLimited
+from schema.mutations.payloads import UserError, call_service, provided
 from schema.permissions import require_scope, require_viewer
 from schema.types.user import User
 

@@ -1,0 +1,123 @@
+"""``GET /files/<entity>/<file_id>/<filename>``: downloads, safely and cacheably.
+
+The bytes behind a file id never change, so the SHA-256 is a strong ETag and public files are
+cached forever. Only safe raster images are shown inline; everything else downloads as an
+attachment, with ``nosniff`` and a sandboxing CSP, so an uploaded HTML or SVG never runs in our
+origin. Restricted entities need a session holding their ``readable`` scopes, or a signed URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from email.utils import format_datetime, parsedate_to_datetime
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from app.container import Services
+from app.db.models import StoredFile
+from app.storage.entities import ENTITIES, StorageEntity
+from app.storage.probe import INLINE_TYPES
+from schema.context import bearer_token
+
+logger = logging.getLogger("contentgraph.files")
+
+PUBLIC_CACHE = "public, max-age=31536000, immutable"
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    codes = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
+    return JSONResponse({"error": {"code": codes[status], "message": message}}, status)
+
+
+async def _row(services: Services, entity: str, file_id: str, filename: str) -> StoredFile | None:
+    try:
+        key = uuid.UUID(file_id)
+    except ValueError:
+        return None
+    async with services.db.session() as session:
+        row = await session.get(StoredFile, key)
+    if row is None or row.entity != entity or row.filename != filename:
+        return None
+    return row
+
+
+async def _refusal(
+    request: Request, services: Services, entity: StorageEntity, row: StoredFile
+) -> tuple[Response | None, str]:
+    """None when the caller may read the file, with the Cache-Control to answer with."""
+    if entity.public:
+        return None, PUBLIC_CACHE
+    expires, signature = request.query_params.get("expires"), request.query_params.get("signature")
+    if expires is not None or signature is not None:
+        if not services.signer.verify(entity.name, row.id, expires or "", signature or ""):
+            return _problem(403, "the link is invalid or has expired"), ""
+        remaining = max(int(expires or 0) - int(time.time()), 0)
+        return None, f"private, max-age={remaining}"
+    token = bearer_token(request.headers.get("authorization"))
+    viewer = await services.auth.viewer(token) if token else None
+    if viewer is None:
+        return _problem(401, "sign in, or use the file's signed url"), ""
+    if entity.owner_readable and viewer.user_id == row.uploaded_by_id:
+        return None, "private, no-cache"
+    if not entity.readable <= viewer.scopes:
+        return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}"), ""
+    return None, "private, no-cache"
+
+
+def _not_modified(request: Request, etag: str, row: StoredFile) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return etag in candidates or "*" in candidates
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        return since is not None and row.created_at.replace(microsecond=0) <= since
+    return False
+
+
+async def serve_file(request: Request) -> Response:
+    services: Services = request.app.state.services
+    entity = ENTITIES.get(request.path_params["entity"])
+    if entity is None:
+        return _problem(404, "no such storage entity")
+    row = await _row(
+        services, entity.name, request.path_params["file_id"], request.path_params["filename"]
+    )
+    if row is None:
+        return _problem(404, "no such file")
+    refusal, cache_control = await _refusal(request, services, entity, row)
+    if refusal is not None:
+        return refusal
+    etag = f'"{row.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(row.created_at, usegmt=True),
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if not entity.public:
+        headers["Vary"] = "Authorization"
+    if _not_modified(request, etag, row):
+        return Response(status_code=304, headers=headers)
+    path = services.files.blobs.path(row.entity, row.sha256)
+    if not path.is_file():
+        logger.error(
+            "file %s has no blob %s/%s: run contentgraph fsck", row.id, row.entity, row.sha256
+        )
+        return _problem(404, "the file's content is missing")
+    inline = row.content_type in INLINE_TYPES
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        headers=headers,
+        filename=row.filename,
+        content_disposition_type="inline" if inline else "attachment",
+    )
