@@ -18,7 +18,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from cross_web.request._starlette import StarletteRequestAdapter
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -135,6 +135,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             response = self._http_error(exc.status_code, exc.reason)
         except PayloadTooLarge:
             response = self._http_error(413, f"the request body exceeds {limit} bytes")
+        except ClientDisconnect:
+            logger.info("client went away mid-request; its partial upload is discarded")
+            return
         finally:
             upload: MultipartUpload | None = getattr(request.state, "upload", None)
             if upload is not None:

@@ -1,0 +1,206 @@
+"""No orphans, no dangling rows: fault tests for the upload protocol, fsck and gc."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+
+from app.config import Settings
+from tests import images
+from tests.conftest import PASSWORD, GraphQLClient, run_cli
+from tests.test_uploads import SET_AVATAR, blobs, new_contact, set_avatar, temp_files
+
+
+def cli_env(settings: Settings, live_env: dict[str, str]) -> dict[str, str]:
+    """The environment that points the CLI at the test app's database and files."""
+    return {
+        **live_env,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "REDIS_PREFIX": settings.redis_prefix,
+        "VAR_DIR": str(settings.var_dir),
+        "FILES_ROOT": str(settings.files_root),
+    }
+
+
+def fsck(env: dict[str, str]) -> tuple[int, str]:
+    result = run_cli(env, "fsck", "--verify")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stdout
+
+
+@pytest.fixture
+async def failing_file_rows(app: Starlette) -> Any:
+    """A real database failure after the blob is placed: a trigger refuses one filename."""
+    dialect = app.state.db.dialect
+    async with app.state.db.engine.begin() as connection:
+        if dialect == "postgresql":
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_doomed() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.filename = 'doomed.png' THEN RAISE EXCEPTION 'disk on fire'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_doomed BEFORE INSERT ON stored_file "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_doomed()"
+                )
+            )
+        else:
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_doomed BEFORE INSERT ON stored_file "
+                    "WHEN NEW.filename = 'doomed.png' "
+                    "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                )
+            )
+    yield
+    async with app.state.db.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "DROP TRIGGER refuse_doomed"
+                + (" ON stored_file" if dialect == "postgresql" else "")
+            )
+        )
+        if dialect == "postgresql":
+            await connection.execute(text("DROP FUNCTION refuse_doomed()"))
+
+
+async def test_database_failure_after_the_blob_leaves_no_row_and_gc_collects(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    gql: GraphQLClient,
+    backend_settings: Settings,
+    live_env: dict[str, str],
+    failing_file_rows: None,
+) -> None:
+    contact_id = await new_contact(gql)
+    body = await set_avatar(client, str(gql.token), contact_id, images.png(), "doomed.png")
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "disk on fire" not in json.dumps(body)
+    after = await gql.data("query($id: ID!) { contact(id: $id) { avatar { id } } }", id=contact_id)
+    assert after["contact"]["avatar"] is None
+    assert (
+        len(blobs(backend_settings, "contacts.avatar")) == 1
+    )  # durable before the row: now orphan
+
+    env = cli_env(backend_settings, live_env)
+    code, report = fsck(env)
+    assert code == 1
+    assert "0 dangling rows, 1 orphan blobs" in report
+    young = run_cli(env, "gc")  # within the grace period: kept (it could be in flight)
+    assert "removed 0 orphan blobs" in young.stdout
+    collected = run_cli(env, "gc", "--grace", "0")
+    assert "removed 1 orphan blobs" in collected.stdout, collected.stdout
+    assert blobs(backend_settings, "contacts.avatar") == []
+    assert fsck(env)[0] == 0
+
+
+async def test_concurrent_avatar_uploads_one_wins_and_nothing_is_left_over(
+    client: httpx.AsyncClient,
+    gql: GraphQLClient,
+    backend_settings: Settings,
+    live_env: dict[str, str],
+) -> None:
+    contact_id = await new_contact(gql)
+    contents = [images.png(10 + i, 10, (i * 20, 0, 0)) for i in range(6)]
+    bodies = await asyncio.gather(
+        *(
+            set_avatar(client, str(gql.token), contact_id, c, f"{i}.png")
+            for i, c in enumerate(contents)
+        )
+    )
+    assert all(b["data"]["setContactAvatar"]["userErrors"] == [] for b in bodies)
+    final = await gql.data(
+        "query($id: ID!) { contact(id: $id) { avatar { sha256 } } }", id=contact_id
+    )
+    kept = blobs(backend_settings, "contacts.avatar")
+    assert [p.name for p in kept] == [final["contact"]["avatar"]["sha256"]]
+    code, report = fsck(cli_env(backend_settings, live_env))
+    assert code == 0, report
+    assert temp_files(backend_settings) == []
+
+
+async def test_fsck_finds_dangling_rows_and_size_and_hash_mismatches(
+    client: httpx.AsyncClient,
+    gql: GraphQLClient,
+    backend_settings: Settings,
+    live_env: dict[str, str],
+) -> None:
+    env = cli_env(backend_settings, live_env)
+    first = await set_avatar(client, str(gql.token), await new_contact(gql, "A"), images.png(7, 7))
+    second = await set_avatar(client, str(gql.token), await new_contact(gql, "B"), images.png(8, 8))
+    third = await set_avatar(client, str(gql.token), await new_contact(gql, "C"), images.png(9, 9))
+    assert fsck(env)[0] == 0
+
+    def path(body: dict[str, Any]) -> Path:
+        sha = str(body["data"]["setContactAvatar"]["contact"]["avatar"]["sha256"])
+        return backend_settings.files_root / "contacts.avatar" / sha[:2] / sha[2:4] / sha
+
+    path(first).unlink()
+    path(second).write_bytes(b"truncated")
+    data = bytearray(path(third).read_bytes())
+    data[-1] ^= 0xFF  # same size, different bytes
+    path(third).write_bytes(bytes(data))
+    code, report = fsck(env)
+    assert code == 1
+    assert "1 dangling rows" in report
+    assert "1 size mismatches, 2 hash mismatches" in report  # the truncated one fails both
+
+
+async def test_a_client_that_disconnects_mid_upload_leaves_nothing(
+    live_server: str, live_env: dict[str, str]
+) -> None:
+    username = "dropper"
+    run_cli(live_env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD)
+    async with httpx.AsyncClient(base_url=live_server) as http:
+        login = await http.post(
+            "/graphql",
+            json={
+                "query": 'mutation { login(input: {username: "dropper", password: "'
+                + PASSWORD
+                + '"}) { token } }'
+            },
+        )
+        token = login.json()["data"]["login"]["token"]
+    files_root = Path(live_env["FILES_ROOT"])
+    boundary = "cut-short"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n'
+        + json.dumps({"query": SET_AVATAR, "variables": {"contactId": "x", "file": None}})
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n'
+        + '{"0": ["variables.file"]}'
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + b"\0" * 200_000
+    host, port = live_server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.sendall(
+            (
+                f"POST /graphql HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"Apollo-Require-Preflight: 1\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: {len(head) + 5_000_000}\r\n\r\n"
+            ).encode()
+            + head
+        )
+        await asyncio.sleep(0.5)  # the server is now streaming the file into a temp blob
+    for _ in range(50):
+        leftovers = list((files_root / ".tmp").glob("*")) if (files_root / ".tmp").exists() else []
+        if not leftovers:
+            break
+        await asyncio.sleep(0.1)
+    assert leftovers == []
+    run_cli(live_env, "gc", "--grace", "0")
+    remaining = await asyncio.to_thread(lambda: [p for p in files_root.rglob("*") if p.is_file()])
+    assert remaining == []

@@ -1,0 +1,201 @@
+"""GET /files/...: caching, conditional and range requests, safe headers, permissions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests import images
+from tests.conftest import GraphQLClient, user_token
+from tests.test_uploads import new_contact, set_avatar
+from tests.uploads import upload
+
+MY_AVATAR = """
+mutation($file: Upload!) {
+  setMyAvatar(input: {file: $file}) { user { avatar { id url sha256 size } } userErrors { code } }
+}
+"""
+
+
+async def contact_avatar(client: httpx.AsyncClient, gql: GraphQLClient) -> dict[str, Any]:
+    contact_id = await new_contact(gql)
+    body = await set_avatar(client, str(gql.token), contact_id, images.png(40, 30))
+    avatar: dict[str, Any] = body["data"]["setContactAvatar"]["contact"]["avatar"]
+    return avatar
+
+
+async def my_avatar(client: httpx.AsyncClient, token: str, content: bytes) -> dict[str, Any]:
+    response = await upload(
+        client,
+        MY_AVATAR,
+        {"file": None},
+        {"0": ("me.png", content, "image/png")},
+        {"0": ["variables.file"]},
+        token=token,
+    )
+    avatar: dict[str, Any] = response.json()["data"]["setMyAvatar"]["user"]["avatar"]
+    return avatar
+
+
+async def test_public_files_are_cached_forever_and_shown_inline(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    token = await user_token(app, "pictured", "viewer")
+    content = images.png(12, 12)
+    avatar = await my_avatar(client, token, content)
+    assert "signature" not in avatar["url"]
+    response = await client.get(avatar["url"])  # no credentials needed: users.avatar is public
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["etag"] == f'"{avatar["sha256"]}"'
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-disposition"].startswith("inline")
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert response.headers["last-modified"]
+    assert response.headers["accept-ranges"] == "bytes"
+
+
+async def test_conditional_requests_answer_304(app: Starlette, client: httpx.AsyncClient) -> None:
+    token = await user_token(app, "cacher", "viewer")
+    avatar = await my_avatar(client, token, images.png(5, 5))
+    first = await client.get(avatar["url"])
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": f'"other", W/{etag}'},
+        {"If-Modified-Since": modified},
+        {"If-Modified-Since": format_datetime(time_now(), usegmt=True)},
+    ):
+        response = await client.get(avatar["url"], headers=headers)
+        assert response.status_code == 304, headers
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+    changed = await client.get(avatar["url"], headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200
+
+
+def time_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def test_ranges_and_head(app: Starlette, client: httpx.AsyncClient) -> None:
+    token = await user_token(app, "ranger", "viewer")
+    content = images.png(50, 50)
+    avatar = await my_avatar(client, token, content)
+    part = await client.get(avatar["url"], headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.content == content[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(content)}"
+    tail = await client.get(avatar["url"], headers={"Range": "bytes=-5"})
+    assert tail.status_code == 206 and tail.content == content[-5:]
+    beyond = await client.get(avatar["url"], headers={"Range": f"bytes={len(content) + 10}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(content)}"
+    head = await client.head(avatar["url"])
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(content))
+
+
+async def test_restricted_files_need_a_session_or_a_signed_url(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    signed = avatar["url"]
+    assert "expires=" in signed and "signature=" in signed
+    bare = signed.split("?")[0]
+
+    assert (await client.get(bare)).status_code == 401
+    response = await client.get(signed)  # an <img src> sends no headers
+    assert response.status_code == 200
+    assert response.headers["cache-control"].startswith("private, max-age=")
+    viewer = await user_token(app, "reader", "viewer")
+    with_session = await client.get(bare, headers={"Authorization": f"Bearer {viewer}"})
+    assert with_session.status_code == 200
+    assert with_session.headers["vary"] == "Authorization"
+    nobody = await user_token(app, "nobody-here")
+    refused = await client.get(bare, headers={"Authorization": f"Bearer {nobody}"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "FORBIDDEN"
+
+
+async def test_tampered_and_expired_signatures_are_refused(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    path, query = avatar["url"].split("?")
+    params = dict(pair.split("=") for pair in query.split("&"))
+    tampered = params["signature"][:-1] + ("0" if params["signature"][-1] != "0" else "1")
+    assert (
+        await client.get(f"{path}?expires={params['expires']}&signature={tampered}")
+    ).status_code == 403
+    later = int(params["expires"]) + 3600
+    assert (
+        await client.get(f"{path}?expires={later}&signature={params['signature']}")
+    ).status_code == 403
+    signer = app.state.services.signer
+    file_id = uuid.UUID(path.split("/")[3])
+    expires, signature = signer.sign("contacts.avatar", file_id, now=time.time() - 10 * 3600)
+    assert (await client.get(f"{path}?expires={expires}&signature={signature}")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda p: p.replace("/contacts.avatar/", "/albums.photos/"),
+        lambda p: p.replace("/contacts.avatar/", "/nope.entity/"),
+        lambda p: p.rsplit("/", 1)[0] + "/other-name.png",
+        lambda p: "/".join([*p.split("/")[:3], str(uuid.uuid4()), *p.split("/")[4:]]),
+        lambda p: "/".join([*p.split("/")[:3], "not-a-uuid", *p.split("/")[4:]]),
+        lambda p: "/files/contacts.avatar/..%2F..%2F..%2Fetc/passwd",
+        lambda p: "/files/..%2Fvar/x/secret_key",
+    ],
+)
+async def test_wrong_addresses_are_404_never_another_file(
+    client: httpx.AsyncClient, gql: GraphQLClient, mangle: Any
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    path, query = avatar["url"].split("?")
+    response = await client.get(f"{mangle(path)}?{query}")
+    assert response.status_code == 404
+    assert b"\x89PNG" not in response.content
+
+
+async def test_files_that_are_not_safe_images_download_as_attachments(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """An HTML file that slipped in (an any-type entity, an old row) must never render."""
+    import hashlib
+
+    from app.db.models import StoredFile
+    from tests.factories import add
+
+    content = images.HTML
+    digest = hashlib.sha256(content).hexdigest()
+    path = app.state.services.files.blobs.path("users.avatar", digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    row = StoredFile(
+        id=uuid.uuid4(),
+        entity="users.avatar",
+        filename="page.html",
+        content_type="text/html",
+        size=len(content),
+        sha256=digest,
+    )
+    await add(app, row)
+    response = await client.get(f"/files/users.avatar/{row.id}/page.html")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
