@@ -4,6 +4,7 @@
 python3 dev.py run     create .venv, install pinned deps, migrate, serve on the embedded default
 python3 dev.py test    same environment, then the whole test suite (extra args go to pytest)
 python3 dev.py lint    ruff and mypy
+python3 dev.py bench upload    a benchmark from bench/ (results in bench/results/)
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run(*command: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "lint"}:
+    if not argv or argv[0] not in {"run", "test", "lint", "bench"}:
         print(__doc__)
         return 2
     ensure_environment()
@@ -72,9 +73,14 @@ def main(argv: list[str]) -> int:
         return run(str(BIN / "contentgraph"), "serve", "--migrate", *rest)
     if action == "test":
         return run(str(PYTHON), "-m", "pytest", *rest)
+    if action == "bench":
+        if not rest:
+            print("which benchmark? e.g. python3 dev.py bench upload")
+            return 2
+        return run(str(PYTHON), "-m", f"bench.{rest[0]}", *rest[1:])
     status = run(str(PYTHON), "-m", "ruff", "check", ".")
     status |= run(str(PYTHON), "-m", "ruff", "format", "--check", ".")
-    return status | run(str(PYTHON), "-m", "mypy", "app", "schema", "tests")
+    return status | run(str(PYTHON), "-m", "mypy", "app", "schema", "tests", "bench")
 
 
 if __name__ == "__main__":
