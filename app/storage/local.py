@@ -25,6 +25,7 @@ from app.storage.blobs import BlobEntry, TempBlob, TooLarge
 
 TEMP_DIR = ".tmp"
 HEAD_BYTES = 4096
+WRITE_BUFFER = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENTITY = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
@@ -46,6 +47,8 @@ class LocalTempWriter:
         self._size = 0
         self._head = b""
         self._file: BinaryIO | None = None
+        # Network chunks are small (~64 KiB); one thread hop per MiB instead of per chunk.
+        self._buffer = bytearray()
 
     def _open(self) -> BinaryIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,14 @@ class LocalTempWriter:
         self._size += len(chunk)
         if len(self._head) < HEAD_BYTES:
             self._head += chunk[: HEAD_BYTES - len(self._head)]
-        await anyio.to_thread.run_sync(self._write, chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= WRITE_BUFFER:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await anyio.to_thread.run_sync(self._write, data)
 
     def _finish(self) -> None:
         if self._file is None:
@@ -75,6 +85,7 @@ class LocalTempWriter:
 
     async def finish(self) -> TempBlob:
         """Make the bytes durable (fsync) and describe them."""
+        await self._flush()
         await anyio.to_thread.run_sync(self._finish)
         return TempBlob(self.key, self.path, self._size, self._hash.hexdigest(), self._head)
 
