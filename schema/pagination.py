@@ -157,3 +157,16 @@ class Connection(Generic[NodeT]):
     @strawberry.field(description="How many nodes match the filter, across all pages.")
     async def total_count(self) -> int:
         return await self._source.total_count()
+
+
+def list_connection(
+    context: Any,
+    statement: Select[Any],
+    sort: SortKey,
+    window: Window,
+    loader: Any,
+    to_node: Callable[[Any], NodeT],
+) -> Connection[NodeT]:
+    """A root list field: one keyset query for the page, its rows priming the by-id loader."""
+    source: QuerySource[object] = QuerySource(context.db, statement, sort, window)
+    return Connection(_source=source, _to_node=loader.primed(to_node))

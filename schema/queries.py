@@ -15,7 +15,7 @@ from schema.context import Info
 from schema.errors import BadUserInput
 from schema.ids import decode_global_id
 from schema.node_resolver import resolve_node
-from schema.pagination import Connection, QuerySource, window_from_arguments
+from schema.pagination import Connection, list_connection, window_from_arguments
 from schema.permissions import require_scope
 from schema.types.album import Album
 from schema.types.contact import Contact
@@ -105,13 +105,14 @@ class Query:
         order_by: ContactOrder = ContactOrder.NAME_ASC,
     ) -> Connection[Contact]:
         await require_scope(info.context, CONTACTS_READ)
-        window = window_from_arguments(info.context.settings, first, after, last, before)
-        statement = contacts_statement(to_list_filter(filter))
-        source: QuerySource[object] = QuerySource(
-            info.context.db, statement, CONTACT_SORTS[order_by], window
+        return list_connection(
+            info.context,
+            contacts_statement(to_list_filter(filter)),
+            CONTACT_SORTS[order_by],
+            window_from_arguments(info.context.settings, first, after, last, before),
+            info.context.loaders.contact,
+            Contact.from_row,
         )
-        to_node = info.context.loaders.contact.primed(Contact.from_row)
-        return Connection(_source=source, _to_node=to_node)
 
     @strawberry.field
     async def album(self, info: Info, id: strawberry.ID) -> Album | None:
@@ -131,10 +132,11 @@ class Query:
         order_by: AlbumOrder = AlbumOrder.TITLE_ASC,
     ) -> Connection[Album]:
         await require_scope(info.context, ALBUMS_READ)
-        window = window_from_arguments(info.context.settings, first, after, last, before)
-        statement = albums_statement(to_list_filter(filter))
-        source: QuerySource[object] = QuerySource(
-            info.context.db, statement, ALBUM_SORTS[order_by], window
+        return list_connection(
+            info.context,
+            albums_statement(to_list_filter(filter)),
+            ALBUM_SORTS[order_by],
+            window_from_arguments(info.context.settings, first, after, last, before),
+            info.context.loaders.album,
+            Album.from_row,
         )
-        to_node = info.context.loaders.album.primed(Album.from_row)
-        return Connection(_source=source, _to_node=to_node)

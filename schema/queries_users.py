@@ -10,7 +10,7 @@ from app.auth.users import USER_SORTS, UserOrder, users_statement
 from schema.context import Info
 from schema.ids import decode_global_id
 from schema.node_resolver import require_self_or_admin
-from schema.pagination import Connection, QuerySource, window_from_arguments
+from schema.pagination import Connection, list_connection, window_from_arguments
 from schema.permissions import require_scope
 from schema.queries import ListFilterInput, to_list_filter
 from schema.types.user import Role, Scope, User, all_scopes
@@ -56,11 +56,14 @@ class UserQueries:
         order_by: UserOrder = UserOrder.USERNAME_ASC,
     ) -> Connection[User]:
         await require_scope(info.context, USERS_ADMIN)
-        window = window_from_arguments(info.context.settings, first, after, last, before)
-        source: QuerySource[object] = QuerySource(
-            info.context.db, users_statement(to_list_filter(filter)), USER_SORTS[order_by], window
+        return list_connection(
+            info.context,
+            users_statement(to_list_filter(filter)),
+            USER_SORTS[order_by],
+            window_from_arguments(info.context.settings, first, after, last, before),
+            info.context.loaders.user,
+            User.from_row,
         )
-        return Connection(_source=source, _to_node=info.context.loaders.user.primed(User.from_row))
 
     @strawberry.field(description="Roles, a page at a time (needs users.admin).")
     async def roles(
@@ -73,11 +76,14 @@ class UserQueries:
         order_by: RoleOrder = RoleOrder.NAME_ASC,
     ) -> Connection[Role]:
         await require_scope(info.context, USERS_ADMIN)
-        window = window_from_arguments(info.context.settings, first, after, last, before)
-        source: QuerySource[object] = QuerySource(
-            info.context.db, roles_statement(), ROLE_SORTS[order_by], window
+        return list_connection(
+            info.context,
+            roles_statement(),
+            ROLE_SORTS[order_by],
+            window_from_arguments(info.context.settings, first, after, last, before),
+            info.context.loaders.role,
+            Role.from_row,
         )
-        return Connection(_source=source, _to_node=info.context.loaders.role.primed(Role.from_row))
 
     @strawberry.field(description="Every permission scope a role can grant.")
     def scopes(self) -> list[Scope]:

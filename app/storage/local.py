@@ -170,14 +170,8 @@ class LocalBlobStore:
                                         entity.name, blob.name, stat.st_size, stat.st_mtime
                                     )
 
-    async def iterate(self) -> AsyncIterator[BlobEntry]:
-        walker = self._walk()
-        while True:
-            batch = await anyio.to_thread.run_sync(_take, walker, 500)
-            if not batch:
-                return
-            for entry in batch:
-                yield entry
+    def iterate(self) -> AsyncIterator[BlobEntry]:
+        return _in_batches(self._walk())
 
     def _walk_temp(self) -> Iterator[tuple[Path, float]]:
         directory = self.root / TEMP_DIR
@@ -188,14 +182,8 @@ class LocalBlobStore:
                 if entry.is_file():
                     yield Path(entry.path), entry.stat().st_mtime
 
-    async def iterate_temp(self) -> AsyncIterator[tuple[Path, float]]:
-        walker = self._walk_temp()
-        while True:
-            batch = await anyio.to_thread.run_sync(_take, walker, 500)
-            if not batch:
-                return
-            for entry in batch:
-                yield entry
+    def iterate_temp(self) -> AsyncIterator[tuple[Path, float]]:
+        return _in_batches(self._walk_temp())
 
     def _hash(self, entity: str, sha256: str) -> str:
         digest = hashlib.sha256()
@@ -209,6 +197,16 @@ class LocalBlobStore:
 
 
 T = TypeVar("T")
+
+
+async def _in_batches(walker: Iterator[T]) -> AsyncIterator[T]:
+    """Drive a blocking directory walk from worker threads, 500 entries at a time."""
+    while True:
+        batch = await anyio.to_thread.run_sync(_take, walker, 500)
+        if not batch:
+            return
+        for entry in batch:
+            yield entry
 
 
 def _take(iterator: Iterator[T], count: int) -> list[T]:
