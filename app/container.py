@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db.database import Database
 from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from app.kv.broker import Broker, RedisBroker
 from app.kv.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
@@ -26,8 +27,10 @@ class Services:
     auth: Authenticator
     files: Files
     signer: UrlSigner
+    broker: Broker
 
     async def close(self) -> None:
+        await self.broker.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -55,4 +58,6 @@ def build_services(settings: Settings) -> Services:
     )
     files = Files(LocalBlobStore(settings.files_root), settings)
     signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
-    return Services(settings, db, redis, auth, files, signer)
+    broker = Broker() if redis is None else RedisBroker(redis, settings.redis_prefix)
+    db.on_commit = broker.emit
+    return Services(settings, db, redis, auth, files, signer, broker)

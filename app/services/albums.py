@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
 from app.db.paging import SortKey
 from app.db.transactions import writing
+from app.events import ChangeKind, Event, album_topic, record
 from app.services.errors import ValidationFailed
 from app.services.records import locked
 from app.services.search import ListFilter, created_between, text_search
@@ -89,6 +90,8 @@ async def create_album(session: AsyncSession, fields: Mapping[str, str | None]) 
     async with writing(session):
         album = Album(**cleaned)
         session.add(album)
+        await session.flush()
+        record(session, Event(album_topic(album.id), ChangeKind.CREATED, album.id.hex))
     return album
 
 
@@ -100,4 +103,5 @@ async def update_album(
         album = await locked(session, Album, album_id)
         for key, value in cleaned.items():
             setattr(album, key, value)
+        record(session, Event(album_topic(album.id), ChangeKind.UPDATED, album.id.hex))
     return album

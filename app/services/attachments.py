@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import CAPTION_MAX, Album, Contact, Photo, StoredFile, User
 from app.db.transactions import writing
+from app.events import ChangeKind, Event, album_topic, contact_topic, files_topic, record
 from app.services.errors import FieldError, FieldErrorCode, ValidationFailed
 from app.services.records import locked
 from app.services.validation import Cleaner
@@ -43,10 +44,18 @@ async def _drop_file(session: AsyncSession, file_id: uuid.UUID | None) -> BlobRe
     if row is None:
         return None
     await session.delete(row)
+    record(session, Event(files_topic(row.entity), ChangeKind.FILE_DELETED, row.id.hex))
     return row.entity, row.sha256
 
 
 # -- one file per record ----------------------------------------------------------------------
+
+
+def _announce_avatar(
+    session: AsyncSession, model: type[Contact] | type[User], key: uuid.UUID, kind: ChangeKind
+) -> None:
+    if model is Contact:  # users' avatars are announced by their files' events
+        record(session, Event(contact_topic(key), kind, key.hex))
 
 
 async def _set_single(
@@ -60,27 +69,31 @@ async def _set_single(
 ) -> Any:
     inspected = await _inspect(files, entity, incoming, "file")
     async with writing(session):
-        record = await locked(session, model, key)
-        previous = record.avatar_id
+        owner = await locked(session, model, key)
+        previous = owner.avatar_id
         row = await files.record(session, entity, inspected, uploaded_by)
         await session.flush()
-        record.avatar_id = row.id
+        owner.avatar_id = row.id
         await session.flush()
         replaced = await _drop_file(session, previous)
+        kind = ChangeKind.AVATAR_REPLACED if previous else ChangeKind.AVATAR_SET
+        _announce_avatar(session, model, key, kind)
     await files.collect(session, [replaced] if replaced else [])
-    return record
+    return owner
 
 
 async def _remove_single(
     session: AsyncSession, files: Files, model: type[Contact] | type[User], key: uuid.UUID
 ) -> Any:
     async with writing(session):
-        record = await locked(session, model, key)
-        previous, record.avatar_id = record.avatar_id, None
+        owner = await locked(session, model, key)
+        previous, owner.avatar_id = owner.avatar_id, None
         await session.flush()
         removed = await _drop_file(session, previous)
+        if previous is not None:
+            _announce_avatar(session, model, key, ChangeKind.AVATAR_REMOVED)
     await files.collect(session, [removed] if removed else [])
-    return record
+    return owner
 
 
 async def set_contact_avatar(
@@ -123,6 +136,7 @@ async def delete_contact(session: AsyncSession, files: Files, contact_id: uuid.U
         await session.delete(contact)
         await session.flush()
         removed = await _drop_file(session, avatar_id)
+        record(session, Event(contact_topic(contact_id), ChangeKind.DELETED, contact_id.hex))
     await files.collect(session, [removed] if removed else [])
 
 
@@ -182,6 +196,9 @@ async def add_photos(
             for offset, row in enumerate(rows)
         ]
         session.add_all(photos)
+        await session.flush()
+        ids = tuple(p.id.hex for p in photos)
+        record(session, Event(album_topic(album_id), ChangeKind.PHOTOS_ADDED, album_id.hex, ids))
     return photos
 
 
@@ -193,6 +210,7 @@ async def update_photo(session: AsyncSession, photo_id: uuid.UUID, caption: str 
     async with writing(session):
         photo = await locked(session, Photo, photo_id)
         photo.caption = cleaned
+        record(session, _photo_event(photo.album_id, ChangeKind.PHOTO_UPDATED, photo.id))
     return photo
 
 
@@ -218,7 +236,15 @@ async def reorder_photos(
             )
         for position, key in enumerate(photo_ids):
             photos[key].sort = position
+        ids = tuple(key.hex for key in photo_ids)
+        record(
+            session, Event(album_topic(album_id), ChangeKind.PHOTOS_REORDERED, album_id.hex, ids)
+        )
     return [photos[key] for key in photo_ids]
+
+
+def _photo_event(album_id: uuid.UUID, kind: ChangeKind, photo_id: uuid.UUID) -> Event:
+    return Event(album_topic(album_id), kind, album_id.hex, (photo_id.hex,))
 
 
 async def _close_gap(session: AsyncSession, album_id: uuid.UUID, sort: int) -> None:
@@ -262,8 +288,11 @@ async def move_photo(
             .where(Photo.album_id == to_album_id, Photo.id != photo.id, Photo.sort >= target)
             .values(sort=Photo.sort + 1)
         )
+        source = photo.album_id
         photo.album_id = to_album_id
         photo.sort = target
+        for album in dict.fromkeys((source, to_album_id)):
+            record(session, _photo_event(album, ChangeKind.PHOTO_MOVED, photo.id))
     await session.refresh(photo)
     return photo
 
@@ -284,6 +313,7 @@ async def replace_photo_file(
         photo.file_id = row.id
         await session.flush()
         replaced = await _drop_file(session, previous)
+        record(session, _photo_event(photo.album_id, ChangeKind.PHOTO_REPLACED, photo.id))
     await files.collect(session, [replaced] if replaced else [])
     return photo
 
@@ -295,6 +325,7 @@ async def delete_photo(session: AsyncSession, files: Files, photo_id: uuid.UUID)
         await session.flush()
         await _close_gap(session, photo.album_id, photo.sort)
         removed = await _drop_file(session, photo.file_id)
+        record(session, _photo_event(photo.album_id, ChangeKind.PHOTO_DELETED, photo.id))
     await files.collect(session, [removed] if removed else [])
     return photo
 
@@ -310,4 +341,5 @@ async def delete_album(session: AsyncSession, files: Files, album_id: uuid.UUID)
         await session.delete(album)
         await session.flush()
         removed = [ref for key in file_ids if (ref := await _drop_file(session, key))]
+        record(session, Event(album_topic(album_id), ChangeKind.DELETED, album_id.hex))
     await files.collect(session, removed)

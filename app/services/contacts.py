@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import EMAIL_MAX, NAME_MAX, NOTES_MAX, PHONE_MAX, Contact
 from app.db.paging import SortKey
 from app.db.transactions import writing
+from app.events import ChangeKind, Event, contact_topic, record
 from app.services.errors import ValidationFailed
 from app.services.records import locked
 from app.services.search import ListFilter, created_between, text_search
@@ -72,6 +73,8 @@ async def create_contact(session: AsyncSession, fields: Mapping[str, str | None]
     async with writing(session):
         contact = Contact(**cleaned)
         session.add(contact)
+        await session.flush()
+        record(session, Event(contact_topic(contact.id), ChangeKind.CREATED, contact.id.hex))
     return contact
 
 
@@ -84,4 +87,5 @@ async def update_contact(
         contact = await locked(session, Contact, contact_id)
         for key, value in cleaned.items():
             setattr(contact, key, value)
+        record(session, Event(contact_topic(contact.id), ChangeKind.UPDATED, contact.id.hex))
     return contact

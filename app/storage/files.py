@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.models import StoredFile
 from app.db.transactions import writing
+from app.events import ChangeKind, Event, files_topic, record
 from app.storage.blobs import BlobStore, TempBlob
 from app.storage.entities import ENTITIES, Limits, StorageEntity, limits_for
 from app.storage.filenames import sanitise
@@ -99,6 +100,7 @@ class Files:
             uploaded_by_id=uploaded_by,
         )
         session.add(row)
+        record(session, Event(files_topic(entity), ChangeKind.FILE_CREATED, row.id.hex))
         return row
 
     async def collect(self, session: AsyncSession, refs: Iterable[BlobRef]) -> int:
