@@ -18,6 +18,7 @@ from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
 from app.http.health import healthz, readyz
+from app.http.metrics import metrics
 from schema import build_schema
 
 logger = logging.getLogger("contentgraph")
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         if created is not None:
             announce_first_admin(created.user.username, created.password)
+        await services.broker.start()
         try:
             yield
         finally:
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/files/{entity}/{file_id}/{filename}", serve_file, methods=["GET", "HEAD"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

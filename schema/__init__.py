@@ -27,6 +27,7 @@ from schema.mutations.users import UserMutations
 from schema.queries import Query as ContentQueries
 from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
+from schema.subscriptions import Subscription
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.photo import Photo
@@ -57,6 +58,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         extensions=[

@@ -116,6 +116,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if services.settings.graphiql else None,
             allow_queries_via_get=True,
+            keep_alive=True,  # legacy graphql-ws "ka" messages keep proxies from idling out
+            keep_alive_interval=15,
             # Multipart is parsed by our own streaming parser (app.http.uploads), with CSRF
             # protection; Strawberry's would buffer files and has no limits.
             multipart_uploads_enabled=False,
