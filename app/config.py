@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     image_max_pixels: Annotated[int, Field(ge=1)] = 50_000_000
     signed_url_ttl_seconds: Annotated[int, Field(ge=60)] = 3600
     gc_grace_seconds: Annotated[int, Field(ge=0)] = 3600
+    cache_ttl_seconds: Annotated[int, Field(ge=0)] = Field(
+        default=60, description="Row cache lifetime; 0 turns the cache off"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -10,9 +10,11 @@ from app.auth.authenticator import Authenticator
 from app.auth.passwords import Passwords
 from app.config import Settings
 from app.db.database import Database
+from app.events import Event
 from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
 from app.kv.broker import Broker, RedisBroker
+from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
 from app.kv.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
@@ -28,6 +30,7 @@ class Services:
     files: Files
     signer: UrlSigner
     broker: Broker
+    cache: RowCache
 
     async def close(self) -> None:
         await self.broker.close()
@@ -59,5 +62,17 @@ def build_services(settings: Settings) -> Services:
     files = Files(LocalBlobStore(settings.files_root), settings)
     signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
     broker = Broker() if redis is None else RedisBroker(redis, settings.redis_prefix)
-    db.on_commit = broker.emit
-    return Services(settings, db, redis, auth, files, signer, broker)
+    cache: RowCache
+    if settings.cache_ttl_seconds == 0:
+        cache = NoCache()
+    elif redis is None:
+        cache = MemoryRowCache(settings.cache_ttl_seconds)
+    else:
+        cache = RedisRowCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
+
+    async def after_commit(events: list[Event]) -> None:
+        await cache.invalidate(keys_for(events))  # first: then nobody reads the old rows
+        broker.emit(events)
+
+    db.on_commit = after_commit
+    return Services(settings, db, redis, auth, files, signer, broker, cache)

@@ -8,7 +8,7 @@ small - a kind and ids, never file bytes - and subscribers fetch the current sta
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -73,25 +73,38 @@ def files_topic(entity: str) -> str:
     return f"files:{entity}"
 
 
+def user_changed(key: Any) -> Event:
+    """Internal: keeps caches of the user's row honest (no public subscription)."""
+    return Event(f"user:{key.hex}", ChangeKind.UPDATED, key.hex)
+
+
+def role_changed(key: Any) -> Event:
+    return Event(f"role:{key.hex}", ChangeKind.UPDATED, key.hex)
+
+
 def record(session: AsyncSession, *events: Event) -> None:
     """Queue events on the session; they are published if and when it commits."""
     session.sync_session.info.setdefault(PENDING, []).extend(events)
 
 
-def install(session: AsyncSession, sink: Callable[[list[Event]], None] | None) -> AsyncSession:
+Sink = Callable[[list[Event]], Awaitable[None]]
+
+
+def install(session: AsyncSession, sink: Sink | None) -> AsyncSession:
     session.sync_session.info[SINK] = sink
     return session
 
 
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    pending: list[Event] = session.info.pop(PENDING, [])
-    sink = session.info.get(SINK)
+async def publish_pending(session: AsyncSession) -> None:
+    """After a commit: invalidate caches and publish, before the caller answers its client -
+    so a client never reads a value older than its own acknowledged change."""
+    pending: list[Event] = session.sync_session.info.pop(PENDING, [])
+    sink: Sink | None = session.sync_session.info.get(SINK)
     if pending and sink is not None:
         try:
-            sink(pending)
-        except Exception:  # publication is best effort; the change itself has committed
-            logger.exception("could not hand %d events to the broker", len(pending))
+            await sink(pending)
+        except Exception:  # best effort: the change itself has committed
+            logger.exception("could not publish %d events", len(pending))
 
 
 @event.listens_for(Session, "after_rollback")

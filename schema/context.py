@@ -45,7 +45,7 @@ class Context:
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.db)
+        self.loaders = Loaders(self.services.db, self.services.cache)
 
     def for_operation(self) -> Context:
         """A context of its own for one operation on a websocket: fresh loaders (no caching

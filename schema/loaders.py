@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
-from app.db import queries
+from app.db import codec, queries
 from app.db.database import Database
 from app.db.models import Album, Contact, Photo, Role, StoredFile, User
 from app.db.paging import Page, Window
+from app.kv.cache import NoCache, RowCache
 from app.services.albums import PHOTO_SORTS, PhotoOrder
 
 PhotoPageKey = tuple[uuid.UUID, PhotoOrder, Window]
@@ -47,22 +48,44 @@ class DataLoader(StrawberryDataLoader[K, V]):
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: RowCache | None = None) -> None:
         self._db = db
-        self.contact = DataLoader(self._load(Contact))
-        self.album = DataLoader(self._load(Album))
-        self.photo = DataLoader(self._load(Photo))
-        self.file = DataLoader(self._load(StoredFile))
+        self._cache: RowCache = cache or NoCache()
+        self.contact = DataLoader(self._load(Contact, "contact"))
+        self.album = DataLoader(self._load(Album, "album"))
+        self.photo = DataLoader(self._load(Photo, "photo"))
+        self.file = DataLoader(self._load(StoredFile, "file"))
         self.photo_page: DataLoader[PhotoPageKey, Page[Photo]] = DataLoader(self._photo_pages)
         self.photo_count: DataLoader[uuid.UUID, int] = DataLoader(self._photo_counts)
-        self.user = DataLoader(self._load(User))
-        self.role = DataLoader(self._load(Role))
+        self.user = DataLoader(self._load(User, "user"))
+        self.role = DataLoader(self._load(Role, "role"))
         self.roles_of_user: DataLoader[uuid.UUID, list[Role]] = DataLoader(self._roles_of_users)
 
-    def _load(self, model: type[queries.ModelT]):  # type: ignore[no-untyped-def]
+    def _load(self, model: type[queries.ModelT], kind: str):  # type: ignore[no-untyped-def]
+        """By-id batches: the shared row cache first (one round trip), SQL for the misses
+        only (one statement), and the misses written back under the versions read first."""
+
         async def batch(ids: Sequence[uuid.UUID]) -> list[queries.ModelT | None]:
-            async with self._db.session() as session:
-                return await queries.by_ids(session, model, ids)
+            hexes = [key.hex for key in ids]
+            hits, misses = await self._cache.lookup(kind, hexes)
+            found: dict[str, queries.ModelT | None] = {
+                key: codec.decode(model, raw) for key, raw in hits.items()
+            }
+            if misses:
+                wanted = [uuid.UUID(hex=key) for key in misses]
+                async with self._db.session() as session:
+                    rows = await queries.by_ids(session, model, wanted)
+                fresh = [(key.hex, row) for key, row in zip(wanted, rows, strict=True)]
+                found.update(fresh)
+                await self._cache.store(
+                    kind,
+                    [
+                        (key, misses[key], codec.encode(row))
+                        for key, row in fresh
+                        if row is not None
+                    ],
+                )
+            return [found.get(key) for key in hexes]
 
         return batch
 

@@ -95,7 +95,7 @@ async def _stream(
             except SlowConsumer as exc:
                 raise Dropped(str(exc)) from None
             await check()  # every event: a revoked session or a lost scope ends the stream
-            context.loaders = Loaders(context.db)
+            context.loaders = Loaders(context.db, context.services.cache)
             yield build(event)
     finally:
         subscription.close()

@@ -23,6 +23,7 @@ from app.config import Settings
 from app.db.database import Database
 from app.db.models import User
 from app.db.transactions import writing
+from app.events import record, user_changed
 from app.kv.attempts import AttemptCounter, Tally
 from app.kv.sessions import SessionStore
 
@@ -100,11 +101,12 @@ class Authenticator:
                 if fresh is None:
                     raise LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
                 fresh.last_login_at = datetime.now(UTC)
+                record(session, user_changed(fresh.id))
                 if new_hash is not None:
                     fresh.password_hash = new_hash
-        token, record = await self.sessions.create(user.id)
+        token, opened = await self.sessions.create(user.id)
         logger.info("user %s logged in", user.id)
-        return LoginResult(token, fresh, datetime.fromtimestamp(record.expires_at, UTC))
+        return LoginResult(token, fresh, datetime.fromtimestamp(opened.expires_at, UTC))
 
     @staticmethod
     def _refuse_if_limited(tally: Tally, limit: int) -> None:
@@ -138,11 +140,11 @@ class Authenticator:
         """The Viewer for a token; the anonymous viewer without one; None for a bad token."""
         if not token:
             return self.anonymous
-        record = await self.sessions.get(token)
-        if record is None:
+        found = await self.sessions.get(token)
+        if found is None:
             return None
         async with self.db.session() as session:
-            grants = await load_grants(session, record.user_id)
+            grants = await load_grants(session, found.user_id)
         if grants is None or grants.is_locked:
             return None
-        return Viewer(grants.user_id, grants.username, with_implied(grants.scopes), record.digest)
+        return Viewer(grants.user_id, grants.username, with_implied(grants.scopes), found.digest)

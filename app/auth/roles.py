@@ -16,6 +16,7 @@ from app.auth.scopes import ALL_SCOPES, DEFAULT_ROLES
 from app.db.models import Role
 from app.db.paging import SortKey
 from app.db.transactions import writing
+from app.events import record, role_changed
 from app.services.errors import FieldError, FieldErrorCode, ValidationFailed
 from app.services.records import locked
 from app.services.validation import Cleaner
@@ -93,6 +94,8 @@ async def create_role(session: AsyncSession, fields: Mapping[str, Any]) -> Role:
             await _refuse_taken_name(session, cleaned["name"], None)
             role = Role(**cleaned)
             session.add(role)
+            await session.flush()
+            record(session, role_changed(role.id))
     except IntegrityError:
         raise TAKEN from None  # a concurrent create won the unique index
     return role
@@ -117,6 +120,7 @@ async def update_role(
                 await _refuse_taken_name(session, cleaned["name"], role.id)
             for key, value in cleaned.items():
                 setattr(role, key, value)
+            record(session, role_changed(role.id))
     except IntegrityError:
         raise TAKEN from None
     return role
@@ -127,6 +131,7 @@ async def delete_role(session: AsyncSession, role_id: uuid.UUID) -> None:
         role = await locked(session, Role, role_id)
         _refuse_admin_change(role)
         await session.delete(role)
+        record(session, role_changed(role.id))
 
 
 async def ensure_default_roles(session: AsyncSession) -> None:
@@ -152,6 +157,7 @@ async def _seed(session: AsyncSession) -> None:
                 session.add(Role(name=name, description=description, scopes=sorted(scopes)))
             elif name == ADMIN_ROLE and set(role.scopes) != ALL_SCOPES:
                 role.scopes = sorted(ALL_SCOPES)
+                record(session, role_changed(role.id))
 
 
 async def roles_by_names(session: AsyncSession, names: Iterable[str]) -> list[Role]:

@@ -18,6 +18,7 @@ from app.auth.passwords import Passwords, password_problems
 from app.db.models import EMAIL_MAX, NAME_MAX, USERNAME_MAX, Role, User, user_roles
 from app.db.paging import SortKey
 from app.db.transactions import writing
+from app.events import record, user_changed
 from app.services.errors import FieldError, FieldErrorCode, NotFound, ValidationFailed
 from app.services.records import locked
 from app.services.search import ListFilter, created_between, text_search
@@ -172,6 +173,7 @@ async def update_user(
         user = await locked(session, User, user_id)
         for key, value in cleaned.items():
             setattr(user, key, value)
+        record(session, user_changed(user.id))
     return user
 
 
@@ -187,6 +189,7 @@ async def set_password(
     async with writing(session):
         user = await locked(session, User, user_id)
         user.password_hash = password_hash
+        record(session, user_changed(user.id))
     return user
 
 
@@ -194,6 +197,7 @@ async def set_locked(session: AsyncSession, user_id: uuid.UUID, is_locked: bool)
     async with writing(session):
         user = await locked(session, User, user_id)
         user.is_locked = is_locked
+        record(session, user_changed(user.id))
     return user
 
 
@@ -204,6 +208,7 @@ async def assign_roles(
     async with writing(session):
         user = await locked(session, User, user_id)
         await _set_roles(session, user.id, await _roles(session, role_ids))
+        record(session, user_changed(user.id))
     return user
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import create_engine, create_session_factory
-from app.events import Event, install
+from app.events import Sink, install
 
 
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine: AsyncEngine = create_engine(settings)
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
-        #: Where the events a session records go once it commits (the broker).
-        self.on_commit: Callable[[list[Event]], None] | None = None
+        #: Where the events a session records go once it commits (cache, then broker).
+        self.on_commit: Sink | None = None
 
     def session(self) -> AsyncSession:
         return install(self.sessions(), self.on_commit)

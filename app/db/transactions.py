@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.events import publish_pending
+
 #: Execution option read by the SQLite ``begin`` hook in app.db.engine.
 SQLITE_BEGIN = "contentgraph_sqlite_begin"
 
@@ -23,3 +25,4 @@ async def writing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     async with session.begin():
         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
         yield session
+    await publish_pending(session)

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import CAPTION_MAX, Album, Contact, Photo, StoredFile, User
 from app.db.transactions import writing
-from app.events import ChangeKind, Event, album_topic, contact_topic, files_topic, record
+from app.events import (
+    ChangeKind,
+    Event,
+    album_topic,
+    contact_topic,
+    files_topic,
+    record,
+    user_changed,
+)
 from app.services.errors import FieldError, FieldErrorCode, ValidationFailed
 from app.services.records import locked
 from app.services.validation import Cleaner
@@ -54,8 +62,10 @@ async def _drop_file(session: AsyncSession, file_id: uuid.UUID | None) -> BlobRe
 def _announce_avatar(
     session: AsyncSession, model: type[Contact] | type[User], key: uuid.UUID, kind: ChangeKind
 ) -> None:
-    if model is Contact:  # users' avatars are announced by their files' events
+    if model is Contact:
         record(session, Event(contact_topic(key), kind, key.hex))
+    else:
+        record(session, user_changed(key))
 
 
 async def _set_single(
