@@ -109,6 +109,7 @@ class RedisBroker(Broker):
         self.channel_prefix = f"{prefix}:events:"
         self._outgoing: asyncio.Queue[Event] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self.connected = asyncio.Event()
 
     def emit(self, events: list[Event]) -> None:
@@ -157,10 +158,16 @@ class RedisBroker(Broker):
                         logger.warning("event broker reconnected; subscribers told to resync")
                         self.resync()
                     first, delay = False, 0.1
-                    async for message in pubsub.listen():
-                        if message.get("type") == "pmessage":
+                    # Polled with a timeout rather than `async for pubsub.listen()`: redis-py's
+                    # blocking read can swallow a cancellation, and then close() would hang.
+                    while not self._closing:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message is not None and message.get("type") == "pmessage":
                             with contextlib.suppress(Exception):
                                 self.dispatch(Event.decode(message["data"]))
+                    return
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -172,9 +179,9 @@ class RedisBroker(Broker):
             delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=3)
         self._tasks = []
