@@ -150,3 +150,36 @@ def test_codec_round_trips_every_model_column() -> None:
     for column in Contact.__table__.columns:
         assert getattr(back, column.key) == getattr(contact, column.key)
     assert to_global_id("Contact", back.id) == to_global_id("Contact", contact.id)
+
+
+@pytest.fixture
+async def uncached_app(backend_settings: Any) -> Any:
+    from app.server import create_app
+
+    application = create_app(backend_settings.model_copy(update={"cache_ttl_seconds": 0}))
+    yield application
+    await application.state.services.close()
+
+
+async def test_with_the_cache_off_every_relation_still_loads(
+    app: Starlette, uncached_app: Starlette
+) -> None:
+    from tests.conftest import user_token
+    from tests.factories import album_with_photos, contact_with_avatar
+
+    await contact_with_avatar(app, "Uncached")
+    await album_with_photos(app, "Uncached album", 2)
+    token = await user_token(uncached_app, "nocache", "viewer")
+    transport = httpx.ASGITransport(app=uncached_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        gql = GraphQLClient(http, token)
+        data = await gql.data(
+            "{ contacts { nodes { avatar { filename } } } "
+            "albums { nodes { photos { nodes { file { filename } album { title } } } } } }"
+        )
+    assert data["contacts"]["nodes"] == [{"avatar": {"filename": "Uncached.png"}}]
+    photos = data["albums"]["nodes"][0]["photos"]["nodes"]
+    assert [p["file"]["filename"] for p in photos] == [
+        "Uncached album-0.jpg",
+        "Uncached album-1.jpg",
+    ]

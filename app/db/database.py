@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -16,6 +16,17 @@ class Database:
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
         #: Where the events a session records go once it commits (cache, then broker).
         self.on_commit: Sink | None = None
+        #: SQL statements sent (transaction control excluded), for /metrics and benchmarks.
+        self.statements = 0
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        if (
+            not statement.lstrip()[:8]
+            .upper()
+            .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOI", "RELEASE", "PRAGMA"))
+        ):
+            self.statements += 1
 
     def session(self) -> AsyncSession:
         return install(self.sessions(), self.on_commit)

@@ -14,5 +14,8 @@ async def metrics(request: Request) -> PlainTextResponse:
         "# HELP contentgraph_subscriptions Live GraphQL subscriptions in this process.",
         "# TYPE contentgraph_subscriptions gauge",
         f"contentgraph_subscriptions {services.broker.subscriber_count}",
+        "# HELP contentgraph_sql_statements_total SQL statements sent (no transaction control).",
+        "# TYPE contentgraph_sql_statements_total counter",
+        f"contentgraph_sql_statements_total {services.db.statements}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -68,7 +68,7 @@ class NoCache:
     """CACHE_TTL_SECONDS=0: every read goes to SQL."""
 
     async def lookup(self, kind: str, ids: Sequence[str]) -> Lookup:
-        return {}, {}
+        return {}, {key: UNKNOWN for key in ids}
 
     async def store(self, kind: str, entries: Sequence[tuple[str, int, bytes]]) -> None:
         return None
