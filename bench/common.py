@@ -179,14 +179,9 @@ def login(base: str, username: str) -> str:
 
 
 def statements(base: str) -> int:
+    prefix = "contentgraph_sql_statements_total "
     text = httpx.get(f"{base}/metrics").text
-    return int(
-        next(
-            l.split()[1]
-            for l in text.splitlines()
-            if l.startswith("contentgraph_sql_statements_total")
-        )
-    )
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(prefix)))
 
 
 def run(coroutine: object) -> object:
