@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     db_echo: bool = False
 
     redis_prefix: str = "cg"
+    redis_max_connections: Annotated[int, Field(ge=2, le=10_000)] = 64
     anonymous_read: bool | None = Field(
         default=None,
         description="Let anonymous callers read contacts and albums; default: on only embedded",

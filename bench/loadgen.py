@@ -37,8 +37,11 @@ def ensure_wrk() -> str:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if match is None:
+        return float("nan")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def drive(url: str, query: str, token: str, *, seconds: int, connections: int = 16) -> Result:
@@ -52,6 +55,8 @@ def drive(url: str, query: str, token: str, *, seconds: int, connections: int = 
                 "-t2",
                 f"-c{connections}",
                 f"-d{seconds}s",
+                "--timeout",
+                "30s",
                 "--latency",
                 "-s",
                 script.name,
@@ -68,4 +73,5 @@ def drive(url: str, query: str, token: str, *, seconds: int, connections: int = 
     p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    errors += sum(int(n) for n in re.findall(r"timeout (\d+)", output))
     return Result(requests, rps, p50, p99, errors)

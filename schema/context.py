@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
 BEARER = "bearer "
+WS_RECHECK = 1.0  # seconds
 
 
 def bearer_token(value: object) -> str | None:
@@ -43,6 +45,8 @@ class Context:
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
+    _ws_checked: tuple[float, Viewer | None] | None = field(default=None, init=False)
+    _connection: Context | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.db, self.services.cache)
@@ -50,12 +54,14 @@ class Context:
     def for_operation(self) -> Context:
         """A context of its own for one operation on a websocket: fresh loaders (no caching
         across operations of a long-lived connection), the same connection otherwise."""
-        return Context(
+        context = Context(
             request=self.request,
             response=self.response,
             services=self.services,
             connection_params=self.connection_params,
         )
+        context._connection = self
+        return context
 
     @property
     def db(self) -> Database:
@@ -87,10 +93,19 @@ class Context:
         return client.host if client else "unknown"
 
     async def viewer(self) -> Viewer:
-        """Who is asking: resolved once per HTTP request, however many resolvers ask at once
-        (a websocket re-checks on each call, so a revoked session stops there too)."""
+        """Who is asking: resolved once per HTTP request, however many resolvers ask at once.
+
+        A websocket connection re-checks its session at most once per ``WS_RECHECK`` seconds
+        (shared by all its operations): a revoked session or a lost scope stops within that
+        time, without one session lookup per subscriber per event.
+        """
+        if self._connection is not None:
+            return await self._connection.viewer()
         if self.request.scope["type"] != "http":
-            found = await self.auth.viewer(self.token())
+            now = time.monotonic()
+            if self._ws_checked is None or now - self._ws_checked[0] > WS_RECHECK:
+                self._ws_checked = (now, await self.auth.viewer(self.token()))
+            found = self._ws_checked[1]
         else:
             if self._viewer is None:
                 self._viewer = asyncio.ensure_future(self.auth.viewer(self.token()))

@@ -183,3 +183,38 @@ async def test_with_the_cache_off_every_relation_still_loads(
         "Uncached album-0.jpg",
         "Uncached album-1.jpg",
     ]
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(
+    production_env: dict[str, str], production_server: str
+) -> None:
+    """redis-py's default pool raised "Too many connections" past 100 concurrent commands:
+    150 simultaneous signed-in requests (each checks its session in Redis) must all succeed."""
+    import asyncio
+
+    username = f"burst-{uuid.uuid4().hex[:8]}"
+    assert (
+        run_cli(
+            production_env, "createuser", username, "--password-stdin", stdin=PASSWORD
+        ).returncode
+        == 0
+    )
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(base_url=production_server, limits=limits, timeout=60) as http:
+        login = await http.post(
+            "/graphql",
+            json={
+                "query": "mutation($u: String!, $p: String!) "
+                "{ login(input: {username: $u, password: $p}) { token } }",
+                "variables": {"u": username, "p": PASSWORD},
+            },
+        )
+        headers = {"Authorization": f"Bearer {login.json()['data']['login']['token']}"}
+        responses = await asyncio.gather(
+            *(
+                http.post("/graphql", headers=headers, json={"query": "{ me { username } }"})
+                for _ in range(150)
+            )
+        )
+    assert [r.status_code for r in responses] == [200] * 150
+    assert all(r.json()["data"]["me"]["username"] == username for r in responses)

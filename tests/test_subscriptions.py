@@ -214,6 +214,24 @@ async def test_album_changed_reports_photo_operations(stack: Stack) -> None:
         )
         moved = (await receive(socket))["payload"]["data"]["albumChanged"]
         assert (moved["kind"], moved["album"]["photoCount"]) == ("PHOTO_MOVED", 1)
+        await upload(
+            stack.http,
+            "mutation($id: ID!, $f: Upload!) { replacePhotoFile(input: {id: $id, file: $f}) "
+            "{ userErrors { code } } }",
+            {"id": photo_ids[0], "f": None},
+            {"0": ("new.png", images.png(6, 6), "image/png")},
+            {"0": ["variables.f"]},
+            token=stack.token,
+        )
+        replaced = (await receive(socket))["payload"]["data"]["albumChanged"]
+        assert (replaced["kind"], replaced["photoIds"]) == ("PHOTO_REPLACED", photo_ids[:1])
+        await stack.gql(
+            "mutation($id: ID!) "
+            '{ updateAlbum(input: {id: $id, title: "Renamed"}) { album { id } } }',
+            id=album,
+        )
+        renamed = (await receive(socket))["payload"]["data"]["albumChanged"]
+        assert (renamed["kind"], renamed["album"]["title"]) == ("UPDATED", "Renamed")
         await stack.gql(
             "mutation($id: ID!) { deletePhoto(input: {id: $id}) { deletedPhotoId } }",
             id=photo_ids[0],
@@ -279,6 +297,7 @@ async def test_subscribing_needs_the_read_scope_and_a_revoked_session_stops(stac
             base_url=stack.base, headers={"Authorization": f"Bearer {reader}"}
         ) as http:
             await http.post("/graphql", json={"query": "mutation { logout { revokedSessions } }"})
+        await asyncio.sleep(1.2)  # a connection re-checks its session at most once a second
         await stack.gql(
             'mutation($id: ID!) { updateAlbum(input: {id: $id, title: "T2"}) { album { id } } }',
             id=album,
