@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
@@ -184,5 +183,10 @@ def statements(base: str) -> int:
     return int(next(line.split()[1] for line in text.splitlines() if line.startswith(prefix)))
 
 
-def run(coroutine: object) -> object:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+def publish(name: str, lines: list[str]) -> None:
+    """Print a Markdown table and keep it in bench/results/<name>.md."""
+    text = "\n".join(lines)
+    print(text)
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(text + "\n")

@@ -22,7 +22,7 @@ import httpx
 import websockets
 from websockets.typing import Subprotocol
 
-from bench.common import create_admin, environment, fresh_database, login, server
+from bench.common import create_admin, environment, fresh_database, login, publish, server
 
 SUBSCRIPTION = (
     "subscription($id: ID!) { contactChanged(id: $id) { kind contactId contact { name } } }"
@@ -167,11 +167,7 @@ def main() -> None:
         f"| sustained: mutations sent back to back | {result['mutations']} in {args.seconds} s |",
         f"| sustained: events delivered | {result['delivered']} of {result['expected']} ({result['delivered'] / result['elapsed']:.0f} events/s) |",
     ]
-    report = "\n".join(lines)
-    print(report)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fanout.md").write_text(report + "\n")
+    publish("fanout", lines)
 
 
 if __name__ == "__main__":

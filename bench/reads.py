@@ -16,7 +16,16 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.common import create_admin, environment, fresh_database, login, seed, server, statements
+from bench.common import (
+    create_admin,
+    environment,
+    fresh_database,
+    login,
+    publish,
+    seed,
+    server,
+    statements,
+)
 from bench.loadgen import drive
 
 WORKLOADS = {
@@ -68,11 +77,7 @@ def main() -> None:
                 f"{statistics.median(r[2] for r in rows):.1f} | {statistics.median(r[3] for r in rows):.2f} | "
                 f"{rps / off:.2f} |"
             )
-    report = "\n".join(lines)
-    print(report)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "reads.md").write_text(report + "\n")
+    publish("reads", lines)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from bench.common import publish
+
 CHUNK = 1024 * 1024
 BOUNDARY = "contentgraph-bench"
 PASSWORD = "benchmark password 123"
@@ -225,11 +227,7 @@ def main() -> None:
         f"| upload {args.big_mib} MiB: time | {big_time:.1f} s ({args.big_mib / big_time:.0f} MiB/s) |",
         f"| server RSS idle -> peak growth during the {args.big_mib} MiB upload | {idle / 1024:.0f} MiB -> +{growth:.1f} MiB (target < 64 MiB) |",
     ]
-    report = "\n".join(lines)
-    print(report)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "upload.md").write_text(report + "\n")
+    publish("upload", lines)
 
 
 if __name__ == "__main__":
