@@ -44,8 +44,16 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def drive(url: str, query: str, token: str, *, seconds: int, connections: int = 16) -> Result:
-    body = json.dumps({"query": query})
+def drive(
+    url: str,
+    query: str,
+    token: str,
+    *,
+    seconds: int,
+    connections: int = 16,
+    extensions: dict[str, str] | None = None,
+) -> Result:
+    body = json.dumps({"query": query, **({"extensions": extensions} if extensions else {})})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=json.dumps(body), auth=json.dumps(f"Bearer {token}")))
     try:

@@ -64,3 +64,19 @@ async def test_fragments_and_aliases_count_too(client: httpx.AsyncClient) -> Non
     response = await _post(client, query)
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["estimatedNodes"] == 2 * (100 + 6000)
+
+
+async def test_validation_is_cached_across_requests(client: httpx.AsyncClient) -> None:
+    """The depth and alias limiters add validation rules; built per request, they made every
+    request miss the validation cache (half of a small query's time went to re-validating)."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache: Any = _get_validate_cache(1024)  # an lru_cache wrapper
+    query = "query CacheProbe { contacts(first: 3) { totalCount } }"
+    await _post(client, query)
+    before = cache.cache_info()
+    for _ in range(3):
+        assert (await _post(client, query)).status_code == 200
+    after = cache.cache_info()
+    assert after.hits - before.hits == 3
+    assert after.misses == before.misses

@@ -1,0 +1,86 @@
+"""The raw baseline: each workload answered by ONE SQL statement that builds the whole JSON
+response inside PostgreSQL, returned as bytes by a bare ASGI app - the practical limit for
+"HTTP + PostgreSQL" on this machine.
+
+    uvicorn bench.raw_app:app  (DATABASE_URL from the environment)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+
+FILE = """json_build_object('url', '/files/' || f.entity || '/' || f.id || '/' || f.filename,
+  'contentType', f.content_type, 'size', f.size, 'width', f.width, 'height', f.height)"""
+
+
+def gid(type_name: str, column: str) -> str:
+    return f"encode(convert_to('{type_name}:' || {column}::text, 'UTF8'), 'base64')"
+
+
+SQL = {
+    "Q_small": f"""
+SELECT json_build_object('data', json_build_object('contact', json_build_object(
+  'id', {gid("Contact", "c.id")}, 'name', c.name, 'email', c.email,
+  'avatar', CASE WHEN f.id IS NULL THEN NULL ELSE {FILE} END)))::text
+FROM contact c LEFT JOIN stored_file f ON f.id = c.avatar_id WHERE c.id = $1""",
+    "Q_list": f"""
+SELECT json_build_object('data', json_build_object('contacts', json_build_object('edges',
+  coalesce(json_agg(json_build_object('node', json_build_object(
+    'id', {gid("Contact", "c.id")}, 'name', c.name,
+    'avatar', CASE WHEN f.id IS NULL THEN NULL ELSE {FILE} END))
+  ORDER BY c.name, c.id), '[]'))))::text
+FROM (SELECT * FROM contact ORDER BY name, id LIMIT 100) c
+LEFT JOIN stored_file f ON f.id = c.avatar_id""",
+    "Q_nested": f"""
+SELECT json_build_object('data', json_build_object('albums', json_build_object('nodes',
+  coalesce(json_agg(json_build_object('id', {gid("Album", "a.id")}, 'title', a.title,
+    'photos', json_build_object('nodes', (
+      SELECT coalesce(json_agg(json_build_object('id', {gid("Photo", "p.id")},
+        'caption', p.caption, 'file', {FILE}) ORDER BY p.sort, p.id), '[]')
+      FROM (SELECT * FROM photo WHERE album_id = a.id ORDER BY sort, id LIMIT 50) p
+      JOIN stored_file f ON f.id = p.file_id)))
+  ORDER BY a.title, a.id), '[]'))))::text
+FROM (SELECT * FROM album ORDER BY title, id LIMIT 20) a""",
+}
+
+_pool: asyncpg.Pool | None = None
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    global _pool
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                url = os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+                _pool = await asyncpg.create_pool(url, min_size=4, max_size=10)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if _pool is not None:
+                    await _pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    request = orjson.loads(body)
+    workload = request["extensions"]["workload"]
+    args = [uuid.UUID(request["extensions"]["id"])] if workload == "Q_small" else []
+    assert _pool is not None
+    payload: str = await _pool.fetchval(SQL[workload], *args)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload.encode()})
