@@ -27,11 +27,9 @@ from bench.common import (
     statements,
 )
 from bench.loadgen import drive
+from bench.perf import WORKLOADS as PERF_WORKLOADS
 
-WORKLOADS = {
-    "Q_list": "{ contacts(first: 100, orderBy: NAME_ASC) { edges { node { id name avatar { url contentType size width height } } } } }",
-    "Q_nested": "{ albums(first: 20, orderBy: TITLE_ASC) { nodes { id title photos(first: 50) { nodes { id caption file { url contentType size width height } } } } } }",
-}
+WORKLOADS = {name: PERF_WORKLOADS[name] for name in ("Q_list", "Q_nested")}
 
 
 def main() -> None:
