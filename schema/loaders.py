@@ -80,7 +80,7 @@ class Loaders:
                 await self._cache.store(
                     kind,
                     [
-                        (key, misses[key], codec.encode(row))
+                        (key, misses[key], codec.encode(model, row))
                         for key, row in fresh
                         if row is not None
                     ],

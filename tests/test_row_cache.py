@@ -53,7 +53,7 @@ async def test_a_reader_racing_a_writer_cannot_store_a_stale_row(
         old_row = await session.get(Contact, key)
     async with db.session() as session:  # 3. writer: commits and invalidates
         await contacts.update_contact(session, key, {"name": "New"})
-    await cache.store("contact", [(key.hex, misses[key.hex], codec.encode(old_row))])  # 4.
+    await cache.store("contact", [(key.hex, misses[key.hex], codec.encode(Contact, old_row))])  # 4.
     assert (await gql.data(READ, id=global_id))["contact"]["name"] == "New"
     assert (await gql.data(READ, id=global_id))["contact"]["name"] == "New"
 
@@ -146,7 +146,7 @@ def test_codec_round_trips_every_model_column() -> None:
         created_at=datetime.now(UTC),
         updated_at=datetime.now(UTC),
     )
-    back = codec.decode(Contact, codec.encode(contact))
+    back = codec.decode(Contact, codec.encode(Contact, contact))
     for column in Contact.__table__.columns:
         assert getattr(back, column.key) == getattr(contact, column.key)
     assert to_global_id("Contact", back.id) == to_global_id("Contact", contact.id)
