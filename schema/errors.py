@@ -76,11 +76,9 @@ class ErrorCodes(SchemaExtension):
     """Give every error a code according to the phase that produced it; mask the unexpected."""
 
     def on_parse(self) -> Iterator[None]:
-        try:
-            yield
-        except GraphQLError as error:  # raised by ParserCache, which parses in its own hook
-            _tag([error], ErrorCode.GRAPHQL_PARSE_FAILED)
-            raise
+        # A syntax error raised inside ParserCache's own hook never comes back through here
+        # (Strawberry turns it into a result directly): app.http.graphql codes those.
+        yield
         _tag(self.execution_context.pre_execution_errors, ErrorCode.GRAPHQL_PARSE_FAILED)
 
     def on_validate(self) -> Iterator[None]:

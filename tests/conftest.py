@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 from starlette.applications import Starlette
 
 from app.auth.roles import ensure_default_roles, roles_by_names
@@ -307,14 +307,3 @@ def live_stack(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
     if request.param == "embedded":
         return request.getfixturevalue("live_server"), request.getfixturevalue("live_env")
     return request.getfixturevalue("production_server"), request.getfixturevalue("production_env")
-
-
-@pytest.fixture
-async def db_execute(app: Starlette) -> Any:
-    """Run raw SQL against the test database (for seeding rows no mutation creates yet)."""
-
-    async def run(statement: str, **params: Any) -> None:
-        async with app.state.db.engine.begin() as connection:
-            await connection.execute(text(statement), params)
-
-    return run

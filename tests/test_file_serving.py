@@ -199,3 +199,14 @@ async def test_files_that_are_not_safe_images_download_as_attachments(
     assert response.headers["content-disposition"].startswith("attachment")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+async def test_a_row_whose_blob_is_missing_answers_404(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    path, query = avatar["url"].split("?")
+    app.state.services.files.blobs.path("contacts.avatar", avatar["sha256"]).unlink()
+    response = await client.get(f"{path}?{query}")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "the file's content is missing"

@@ -107,15 +107,15 @@ async def serve_file(request: Request) -> Response:
         headers["Vary"] = "Authorization"
     if _not_modified(request, etag, row):
         return Response(status_code=304, headers=headers)
-    path = services.files.blobs.path(row.entity, row.sha256)
-    if not path.is_file():
+    blobs = services.files.blobs
+    if not await blobs.exists(row.entity, row.sha256):  # stat in a worker thread
         logger.error(
             "file %s has no blob %s/%s: run contentgraph fsck", row.id, row.entity, row.sha256
         )
         return _problem(404, "the file's content is missing")
     inline = row.content_type in INLINE_TYPES
     return FileResponse(
-        path,
+        blobs.path(row.entity, row.sha256),
         media_type=row.content_type,
         headers=headers,
         filename=row.filename,

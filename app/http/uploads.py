@@ -56,6 +56,7 @@ class MultipartUpload:
         self._part: _Part | None = None  # the part whose events we are acting on
         self._header_field = b""
         self._header_value = b""
+        self._mapping: dict[str, list[str]] | None = None  # the parsed map part
 
     # python-multipart calls these synchronously; we queue and act on them asynchronously.
     def _on_part_begin(self) -> None:
@@ -134,7 +135,7 @@ class MultipartUpload:
             return
         if not all(name in self.fields for name in FIELD_PARTS):
             raise HTTPException(400, "the operations and map parts must come before the files")
-        if part.name not in self._file_names():
+        if part.name not in self._map():
             raise HTTPException(400, f"the file part {part.name!r} is not in the map")
         if part.name in self.files or len(self.writers) >= self.limits.max_files:
             raise HTTPException(413, f"at most {self.limits.max_files} files per request")
@@ -173,6 +174,8 @@ class MultipartUpload:
         self._part = None
 
     def _map(self) -> dict[str, list[str]]:
+        if self._mapping is not None:
+            return self._mapping
         try:
             mapping = orjson.loads(self.fields["map"])
         except orjson.JSONDecodeError:
@@ -182,10 +185,8 @@ class MultipartUpload:
             for paths in mapping.values()
         ):
             raise HTTPException(400, 'the map must look like {"0": ["variables.file"]}')
+        self._mapping = mapping
         return mapping
-
-    def _file_names(self) -> set[str]:
-        return set(self._map())
 
     def _operations(self) -> dict[str, Any]:
         for name in FIELD_PARTS:
