@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     db_echo: bool = False
+    compiled_reads: bool = Field(
+        default=True,
+        description="Answer queries that map onto tables with one SQL statement (PostgreSQL)",
+    )
 
     redis_prefix: str = "cg"
     redis_max_connections: Annotated[int, Field(ge=2, le=10_000)] = 64

@@ -75,4 +75,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = services.db
     app.state.services = services
+    app.state.graphql = graphql
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -49,18 +51,21 @@ class Mutation(
 
 
 class Schema(strawberry.Schema):
+    #: The limiters' validation rules, for validating outside Strawberry (schema.compiled).
+    limit_rules: list[Any]
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Client mistakes are not server errors: ErrorCodes logs only the unexpected ones."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings) -> Schema:
     limit_rules = [
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
     ]
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -81,3 +86,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             ),
         ],
     )
+    schema.limit_rules = limit_rules
+    return schema

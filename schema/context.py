@@ -63,6 +63,12 @@ class Context:
         context._connection = self
         return context
 
+    def known_viewer(self, viewer: Viewer | None) -> None:
+        """The viewer for this request's token, already looked up (by the compiled path)."""
+        future: asyncio.Future[Viewer | None] = asyncio.get_running_loop().create_future()
+        future.set_result(viewer)
+        self._viewer = future
+
     @property
     def db(self) -> Database:
         return self.services.db

@@ -397,6 +397,7 @@ async def test_field_error_keeps_partial_data_and_200_under_graphql_response_jso
 
 @pytest.mark.parametrize("accept", [APPLICATION_JSON, GRAPHQL_RESPONSE_JSON])
 async def test_unexpected_resolver_exception_is_masked_and_logged(
+    app: Starlette,
     client: httpx.AsyncClient,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -405,6 +406,7 @@ async def test_unexpected_resolver_exception_is_masked_and_logged(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret detail")
 
+    monkeypatch.setattr(app.state.graphql, "compiled", None)  # the resolvers, not compiled SQL
     monkeypatch.setattr(schema.queries, "contacts_statement", explode)
     with caplog.at_level(logging.ERROR, logger="contentgraph.graphql"):
         response = await post(
@@ -427,6 +429,7 @@ async def test_unexpected_resolver_exception_is_masked_and_logged(
     ("accept", "status"), [(APPLICATION_JSON, 200), (GRAPHQL_RESPONSE_JSON, 500)]
 )
 async def test_unexpected_exception_before_execution_is_masked_and_logged(
+    app: Starlette,
     client: httpx.AsyncClient,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -440,6 +443,7 @@ async def test_unexpected_exception_before_execution_is_masked_and_logged(
         yield
 
     monkeypatch.setattr(ParserCache, "on_parse", explode)
+    monkeypatch.setattr(app.state.graphql, "compiled", None)  # Strawberry's pipeline
     with caplog.at_level(logging.ERROR, logger="contentgraph.graphql"):
         response = await client.post("/graphql", json=TYPENAME, headers={"accept": accept})
 

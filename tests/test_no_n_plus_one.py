@@ -1,7 +1,12 @@
-"""Relations load in batches: statements per request do not grow with the nodes returned."""
+"""Relations load in batches: statements per request do not grow with the nodes returned.
+
+These pin the resolvers' batching, so the compiled read path (one statement, see
+tests/test_compiled_reads.py) is switched off here.
+"""
 
 from __future__ import annotations
 
+import pytest
 from starlette.applications import Starlette
 
 from tests.conftest import GraphQLClient, StatementCounter
@@ -31,6 +36,11 @@ query($first: Int!) {
   }
 }
 """
+
+
+@pytest.fixture(autouse=True)
+def _resolvers_only(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app.state.graphql, "compiled", None)
 
 
 async def _statements(gql: GraphQLClient, counter: StatementCounter, query: str, first: int) -> int:

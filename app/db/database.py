@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.engine import create_engine, create_session_factory
+from app.db.json_reads import JsonReads
 from app.events import Sink, install
 
 
@@ -19,6 +20,12 @@ class Database:
         #: SQL statements sent (transaction control excluded), for /metrics and benchmarks.
         self.statements = 0
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+        #: One-statement JSON reads (PostgreSQL only), for the compiled read path.
+        self.json_reads: JsonReads | None = (
+            JsonReads(settings.sqlalchemy_url, settings.db_pool_size)
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
 
     def _count(self, conn: object, cursor: object, statement: str, *args: object) -> None:
         if (
@@ -27,6 +34,12 @@ class Database:
             .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOI", "RELEASE", "PRAGMA"))
         ):
             self.statements += 1
+
+    async def fetch_json(self, sql: str, params: list[object]) -> str:
+        """The text of the one value one statement returns (PostgreSQL only)."""
+        assert self.json_reads is not None, "one-statement JSON reads need PostgreSQL"
+        self.statements += 1
+        return await self.json_reads.fetch_text(sql, params)
 
     def session(self) -> AsyncSession:
         return install(self.sessions(), self.on_commit)
@@ -40,4 +53,6 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.json_reads is not None:
+            await self.json_reads.close()
         await self.engine.dispose()

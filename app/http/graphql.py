@@ -33,7 +33,8 @@ from app.container import Services
 from app.http.graphiql import render_graphiql_page
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.storage.entities import ENTITIES, limits_for
-from schema.context import Context
+from schema.compiled import CompiledReads
+from schema.context import Context, bearer_token
 from schema.errors import ErrorCode, Unauthenticated, error_code
 
 logger = logging.getLogger("contentgraph.graphql")
@@ -124,6 +125,15 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
         self.services = services
         self.settings = services.settings
+        self.compiled: CompiledReads | None = None
+        if services.settings.compiled_reads and services.db.json_reads is not None:
+            self.compiled = CompiledReads(
+                schema=schema._schema,
+                validation_rules=schema.limit_rules,
+                settings=services.settings,
+                db=services.db,
+                signer=services.signer,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,7 +202,44 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                     "send the GraphQL request as application/json (multipart/form-data "
                     "for file uploads)",
                 )
+            elif self.compiled is not None:
+                answered = await self._compiled(request, self.compiled)
+                if answered is not None:
+                    return Response(answered, media_type=media_type)
         return await super().run(request)
+
+    async def _compiled(self, request: Request, compiled: CompiledReads) -> bytes | None:
+        """The response body from the compiled read path, or None for normal execution.
+
+        The parsed body and the viewer are kept on the request, so falling back costs neither
+        a second parse nor a second session lookup.
+        """
+        payload = self.parse_json(await request.body())
+        request.state.payload = payload
+        if not isinstance(payload, dict) or any(
+            not isinstance(payload.get(name), kind | None) for name, kind, _ in _PARAMETERS
+        ):
+            return None  # parse_http_body says what is wrong
+        query, operation_name = payload.get("query"), payload.get("operationName")
+        variables, extensions = payload.get("variables"), payload.get("extensions")
+        if not isinstance(query, str) or (extensions and "persistedQuery" in extensions):
+            return None
+        plan = compiled.plan(query, operation_name)
+        if plan is None:
+            return None
+        bound = compiled.bind(plan, variables or {}, operation_name)
+        if bound is None:
+            return None
+        viewer = await self.services.auth.viewer(bearer_token(request.headers.get("authorization")))
+        request.state.viewer = viewer
+        if viewer is None:
+            return None
+        try:
+            return await compiled.answer(plan, bound, viewer)
+        except Exception:
+            # The resolvers answer instead - with the error masked, if it happens there too.
+            logger.exception("the compiled read failed; answering through the resolvers")
+            return None
 
     def _check_csrf(self, request: Request) -> None:
         """multipart/form-data is a "simple" request a hostile page can send with the user's
@@ -226,7 +273,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(request=request, response=response, services=self.services)
+        context = Context(request=request, response=response, services=self.services)
+        if hasattr(request.state, "viewer"):
+            context.known_viewer(request.state.viewer)
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Check the connection_init token once, so a bad one closes the socket (4403)."""
@@ -257,6 +307,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             payload: object = self.parse_query_params(request.query_params)
         elif upload is not None:
             payload = await upload.parse(request.starlette_request)
+        elif hasattr(request.starlette_request.state, "payload"):
+            payload = request.starlette_request.state.payload
         else:
             payload = self.parse_json(await request.get_body())
         if not isinstance(payload, dict):

@@ -17,13 +17,20 @@ class UrlSigner:
         message = f"{entity}\x00{file_id.hex}\x00{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:43]
 
-    def sign(self, entity: str, file_id: uuid.UUID, now: float | None = None) -> tuple[int, str]:
-        """An expiry and signature. Expiries are rounded up to a tenth of the TTL, so the same
-        file gets the same URL for a while and browsers can cache it."""
+    def expiry(self, now: float | None = None) -> int:
+        """The expiry URLs signed now get: rounded up to a tenth of the TTL, so the same file
+        gets the same URL for a while and browsers (and our URL memo) can cache it."""
         now = time.time() if now is None else now
         step = max(self.ttl // 10, 1)
-        expires = int((now + self.ttl) // step * step + step)
+        return int((now + self.ttl) // step * step + step)
+
+    def sign(self, entity: str, file_id: uuid.UUID, now: float | None = None) -> tuple[int, str]:
+        """An expiry and signature."""
+        expires = self.expiry(now)
         return expires, self._mac(entity, file_id, expires)
+
+    def signature(self, entity: str, file_id: uuid.UUID, expires: int) -> str:
+        return self._mac(entity, file_id, expires)
 
     def verify(self, entity: str, file_id: uuid.UUID, expires: str, signature: str) -> bool:
         if not expires.isdigit() or int(expires) < time.time():

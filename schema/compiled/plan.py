@@ -1,0 +1,106 @@
+"""A compiled query: the tree of what to select, before any request's arguments are known.
+
+Fields are kept in selection order (the response's key order). Arguments live in *slots*,
+numbered in the order the tree is walked and bound per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FieldNode, GraphQLField, OperationDefinitionNode
+
+from schema.compiled.mapping import Column, Count, Listing, TableType
+
+
+@dataclass(frozen=True)
+class Typename:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ColumnField:
+    key: str
+    column: Column
+
+
+@dataclass(frozen=True)
+class CountField:
+    key: str
+    count: Count
+
+
+@dataclass(frozen=True)
+class Selection:
+    type: TableType
+    fields: list[Field]
+
+
+@dataclass(frozen=True)
+class ToOneField:
+    key: str
+    column: str  # the parent's reference column
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class RootObjectField:
+    key: str
+    slot: int
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class EdgesPart:
+    key: str
+    typename: str
+    fields: list[Typename | NodePart]
+
+
+@dataclass(frozen=True)
+class NodePart:
+    key: str
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class TotalCountPart:
+    key: str
+
+
+@dataclass(frozen=True)
+class ConnectionField:
+    key: str
+    slot: int
+    listing: Listing
+    target: TableType
+    parts: list[Typename | EdgesPart | NodePart | TotalCountPart]
+
+
+Field = Typename | ColumnField | CountField | ToOneField | ConnectionField | RootObjectField
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a field's arguments come from, to be coerced per request."""
+
+    definition: GraphQLField
+    node: FieldNode
+    listing: Listing | None = None  # a connection's window and order
+    type_name: str | None = None  # an object fetched by global id
+
+
+@dataclass
+class Plan:
+    operation: OperationDefinitionNode
+    fields: list[Field]
+    slots: list[Slot]
+    scopes: frozenset[str]
+    has_urls: bool
+    has_connections: bool
+    #: Statement text per tuple of the connections' sort names (orderBy can be a variable).
+    #: Each with the slots its parameters $1, $2... stand for.
+    statements: dict[tuple[str | None, ...], tuple[str, list[int]]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)

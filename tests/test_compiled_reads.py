@@ -1,0 +1,344 @@
+"""The compiled read path answers exactly as the resolvers do.
+
+Every operation - fixed ones and a few hundred generated ones, valid and not, for viewers with
+different scopes - is posted to two apps on the same database: one with the compiled path,
+one without. The bodies must be byte-for-byte equal once decoded (key order included), and
+most valid operations must really have been compiled, or the comparison would prove nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from starlette.applications import Starlette
+
+from app.config import Settings
+from app.db.models import Album, Contact, Photo, Role
+from schema.ids import to_global_id
+from tests.conftest import user_token
+from tests.factories import add, album_with_photos, stored_file
+
+FILE = ["id", "entity", "filename", "contentType", "size", "sha256", "width", "height"]
+FILE += ["createdAt", "url", "__typename"]
+CONTACT = ["id", "name", "email", "phone", "notes", "createdAt", "updatedAt", "__typename"]
+ALBUM = ["id", "title", "description", "createdAt", "updatedAt", "photoCount", "__typename"]
+PHOTO = ["id", "caption", "sort", "createdAt", "__typename"]
+ORDERS = {
+    "contacts": ["NAME_ASC", "NAME_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"],
+    "albums": ["TITLE_ASC", "TITLE_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"],
+    "photos": ["SORT_ASC", "SORT_DESC", "CREATED_AT_ASC", "CREATED_AT_DESC"],
+}
+ORDER_TYPES = {"contacts": "ContactOrder", "albums": "AlbumOrder", "photos": "PhotoOrder"}
+#: Valid sizes, then ones the normal path refuses (the compiled path must step aside).
+FIRSTS = [None, 0, 1, 2, 3, 100, None, 1, 2, 3, 101, -1]
+
+
+def moment(day: int, micro: int) -> datetime:
+    return datetime(2026, 1, day, 12, 30, 5, micro, tzinfo=UTC)
+
+
+async def seed(app: Starlette) -> dict[str, uuid.UUID]:
+    """Awkward data: quotes, unicode, newlines, nulls, ties, whole and fractional seconds."""
+    names = ["O'Brien", 'Zoë "Z" 日本', "tab\there", "line\nbreak", "Ann", "Ann", "😀 emoji"]
+    ids: dict[str, uuid.UUID] = {}
+    for i, name in enumerate(names):
+        avatar = None
+        if i % 3 != 1:
+            avatar = stored_file(
+                name=["my photo ü.png", "a&b?c=d#e.png", "plain.png"][i % 3],
+                width=None if i == 4 else 10 + i,
+                created_at=moment(1 + i, 0 if i % 2 else 123456),
+            )
+            await add(app, avatar)
+        contact = Contact(
+            id=uuid.uuid4(),
+            name=name,
+            email=None if i % 2 else f"c{i}@example.com",
+            phone="+1 555" if i == 3 else None,
+            notes="multi\nline 'notes' \\ \"quoted\"" if i == 2 else None,
+            avatar_id=avatar.id if avatar else None,
+            created_at=moment(10 + i % 3, 0 if i % 2 else 10 * i),
+            updated_at=moment(20, 999999),
+        )
+        await add(app, contact)
+        ids.setdefault("contact", contact.id)
+    for a in range(4):
+        album = Album(
+            id=uuid.uuid4(),
+            title=["Beach", "beach", "Écoles", "Zoo"][a],
+            description=None if a % 2 else "about\n'it'",
+            created_at=moment(5 + a % 2, 0 if a == 2 else 7),
+            updated_at=moment(6, 0),
+        )
+        files = [stored_file("albums.photos", f"{a}-{i} é.jpg") for i in range(a * 2)]
+        photos = [
+            Photo(
+                id=uuid.uuid4(),
+                album_id=album.id,
+                file_id=f.id,
+                sort=i // 2,  # ties on sort break on the id
+                caption=None if i % 3 == 0 else f"#{i} «caption»",
+                created_at=moment(7, i),
+            )
+            for i, f in enumerate(files)
+        ]
+        await add(app, album, *files)
+        await add(app, *photos)
+        ids.setdefault("album", album.id)
+    await add(app, Role(name="contacts-only", description="", scopes=["contacts.read"]))
+    return ids
+
+
+class Generator:
+    """Random operations over the compiled fields, sometimes stepping outside them."""
+
+    def __init__(self, rng: random.Random, ids: dict[str, uuid.UUID]) -> None:
+        self.rng, self.ids = rng, ids
+        self.variables: dict[str, Any] = {}
+        self.definitions: list[str] = []
+        self.fragments: list[str] = []
+
+    def pick(self, fields: list[str]) -> list[str]:
+        chosen = self.rng.sample(fields, self.rng.randint(1, len(fields)))
+        return [
+            f"a{self.rng.randrange(99)}_{f}: {f}"
+            if self.rng.random() < 0.1 and f != "__typename"
+            else f
+            for f in chosen
+        ]
+
+    def wrap(self, type_name: str, body: str) -> str:
+        roll = self.rng.random()
+        if roll < 0.15:
+            return f"... on {type_name} {{ {body} }}"
+        if roll < 0.25:
+            name = f"F{len(self.fragments)}"
+            self.fragments.append(f"fragment {name} on {type_name} {{ {body} }}")
+            return f"...{name}"
+        return body
+
+    def variable(self, name: str, type_name: str, value: Any) -> str:
+        key = f"v{len(self.definitions)}"
+        self.definitions.append(f"${key}: {type_name}")
+        self.variables[key] = value
+        return f"${key}"
+
+    def argument(self, name: str, type_name: str, value: Any, literal: str) -> str:
+        if self.rng.random() < 0.4:
+            return f"{name}: {self.variable(name, type_name, value)}"
+        return f"{name}: {literal}"
+
+    def file(self) -> str:
+        return self.wrap("StoredFile", " ".join(self.pick(FILE)))
+
+    def contact(self, depth: int = 0) -> str:
+        fields = self.pick(CONTACT)
+        if self.rng.random() < 0.6:
+            fields.append(f"avatar {{ {self.file()} }}")
+        return self.wrap("Contact", " ".join(fields))
+
+    def photo(self, depth: int) -> str:
+        fields = self.pick(PHOTO)
+        if self.rng.random() < 0.7:
+            fields.append(f"file {{ {self.file()} }}")
+        if depth < 2 and self.rng.random() < 0.2:
+            fields.append(f"album {{ {self.album(depth + 1)} }}")
+        return self.wrap("Photo", " ".join(fields))
+
+    def album(self, depth: int = 0) -> str:
+        fields = self.pick(ALBUM)
+        if depth < 2 and self.rng.random() < 0.7:
+            fields.append(self.connection("photos", lambda: self.photo(depth + 1)))
+        return self.wrap("Album", " ".join(fields))
+
+    def connection(self, field: str, node: Any) -> str:
+        arguments = []
+        first = self.rng.choice(FIRSTS)
+        if first is not None:
+            arguments.append(self.argument("first", "Int", first, str(first)))
+        if self.rng.random() < 0.6:
+            order = self.rng.choice(ORDERS[field])
+            arguments.append(self.argument("orderBy", ORDER_TYPES[field], order, order))
+        if self.rng.random() < 0.05:
+            arguments.append('after: "bm90IGEgY3Vyc29y"')
+        parts = []
+        if self.rng.random() < 0.6:
+            edge = [f"node {{ {node()} }}"] + (["__typename"] if self.rng.random() < 0.3 else [])
+            if self.rng.random() < 0.05:
+                edge.append("cursor")
+            parts.append(f"edges {{ {' '.join(edge)} }}")
+        if self.rng.random() < 0.5 or not parts:
+            parts.append(f"nodes {{ {node()} }}")
+        if self.rng.random() < 0.3:
+            parts.append("totalCount")
+        if self.rng.random() < 0.2:
+            parts.append("__typename")
+        if self.rng.random() < 0.05:
+            parts.append("pageInfo { hasNextPage }")
+        args = f"({', '.join(arguments)})" if arguments else ""
+        return f"{field}{args} {{ {' '.join(parts)} }}"
+
+    def object_id(self, type_name: str) -> str:
+        return self.rng.choice(
+            [
+                to_global_id(type_name, self.ids[type_name.lower()]),
+                to_global_id(type_name, self.ids[type_name.lower()]),
+                to_global_id(type_name, self.ids[type_name.lower()]),
+                to_global_id(type_name, uuid.uuid4()),  # no such row
+                to_global_id("Photo", self.ids["album"]),  # the id of another type
+                "not an id",
+            ]
+        )
+
+    def operation(self) -> tuple[str, dict[str, Any]]:
+        roots = []
+        for root in self.rng.sample(
+            ["contact", "album", "contacts", "albums", "__typename"], self.rng.randint(1, 3)
+        ):
+            if root == "contact":
+                gid = self.object_id("Contact")
+                argument = self.argument("id", "ID!", gid, orjson.dumps(gid).decode())
+                roots.append(f"contact({argument}) {{ {self.contact()} }}")
+            elif root == "album":
+                gid = self.object_id("Album")
+                argument = self.argument("id", "ID!", gid, orjson.dumps(gid).decode())
+                roots.append(f"album({argument}) {{ {self.album()} }}")
+            elif root == "contacts":
+                roots.append(self.connection("contacts", self.contact))
+            elif root == "albums":
+                roots.append(self.connection("albums", self.album))
+            else:
+                roots.append("__typename")
+        header = f"query Q({', '.join(self.definitions)})" if self.definitions else "query Q"
+        return f"{header} {{ {' '.join(roots)} }} {' '.join(self.fragments)}", self.variables
+
+
+async def both(
+    app: Starlette,
+    http: httpx.AsyncClient,
+    token: str | None,
+    query: str,
+    variables: dict[str, Any],
+) -> tuple[httpx.Response, httpx.Response]:
+    """The answer with the compiled path, then with it switched off on the same app."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"query": query, "variables": variables}
+    endpoint = app.state.graphql
+    fast = await http.post("/graphql", json=body, headers=headers)
+    compiled, endpoint.compiled = endpoint.compiled, None
+    try:
+        slow = await http.post("/graphql", json=body, headers=headers)
+    finally:
+        endpoint.compiled = compiled
+    return fast, slow
+
+
+def assert_same(fast: httpx.Response, slow: httpx.Response, query: str) -> None:
+    assert fast.status_code == slow.status_code, query
+    # orjson keeps key order, so this compares order too.
+    assert orjson.dumps(fast.json()) == orjson.dumps(slow.json()), query
+
+
+async def test_generated_operations_answer_the_same_on_both_paths(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    backend_settings: Settings,
+) -> None:
+    ids = await seed(app)
+    tokens = {
+        "admin": await user_token(app, "admin", "admin"),
+        "contacts-only": await user_token(app, "partial", "contacts-only"),
+        "anonymous": None,
+    }
+    compiled = app.state.graphql.compiled
+    answered = 0
+    for number in range(300):
+        rng = random.Random(number)
+        query, variables = Generator(rng, ids).operation()
+        token = tokens[rng.choice(["admin", "admin", "admin", "contacts-only", "anonymous"])]
+        before = compiled.answered if compiled else 0
+        fast, slow = await both(app, client, token, query, variables)
+        assert_same(fast, slow, query)
+        answered += (compiled.answered if compiled else 0) - before
+    if backend_settings.is_sqlite:
+        assert compiled is None  # PostgreSQL only: SQLite answers everything the normal way
+    else:
+        assert answered >= 100, f"only {answered} of 300 operations took the compiled path"
+
+
+async def test_the_benchmark_workloads_are_compiled_and_equal(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    backend_settings: Settings,
+    sql_counter: Any,
+) -> None:
+    from bench.perf import WORKLOADS
+
+    await seed(app)
+    token = await user_token(app, "admin", "admin")
+    compiled = app.state.graphql.compiled
+    for name, query in WORKLOADS.items():
+        before = compiled.answered if compiled else 0
+        fast, slow = await both(app, client, token, query, {})
+        assert_same(fast, slow, query)
+        assert "errors" not in fast.json(), name
+        if compiled is not None:
+            assert compiled.answered == before + 1, name
+
+
+async def test_compiled_operation_is_two_statements_whatever_the_page_size(
+    app: Starlette, client: httpx.AsyncClient, backend_settings: Settings
+) -> None:
+    """The viewer's grants and the one statement; SQLite answers through batched loaders."""
+    for i in range(6):
+        await album_with_photos(app, f"album {i}", 8)
+    token = await user_token(app, "admin", "admin")
+    query = (
+        "query($albums: Int!, $photos: Int!) { albums(first: $albums) { totalCount nodes { "
+        "title photoCount photos(first: $photos) { totalCount edges { node { caption "
+        "album { title } file { url width } } } } } } }"
+    )
+    counts = []
+    for albums, photos in ((1, 1), (6, 8)):
+        variables = {"albums": albums, "photos": photos}
+        before = app.state.db.statements
+        await client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        counts.append(app.state.db.statements - before)
+        fast, slow = await both(app, client, token, query, variables)
+        assert_same(fast, slow, query)
+    assert counts[0] == counts[1], counts
+    if app.state.graphql.compiled is not None:
+        assert counts == [2, 2], counts
+
+
+async def test_a_failing_compiled_statement_falls_back_to_the_resolvers(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await seed(app)
+    token = await user_token(app, "admin", "admin")
+
+    async def broken(sql: str, params: list[object]) -> str:
+        raise ConnectionError("the read pool is gone")
+
+    monkeypatch.setattr(app.state.db, "fetch_json", broken)
+    query = "{ contacts(first: 3) { nodes { name avatar { url } } } }"
+    with caplog.at_level(logging.ERROR, logger="contentgraph.graphql"):
+        fast, slow = await both(app, client, token, query, {})
+    assert_same(fast, slow, query)
+    assert len(fast.json()["data"]["contacts"]["nodes"]) == 3
+    failures = [r for r in caplog.records if "compiled read failed" in r.getMessage()]
+    assert len(failures) == (1 if app.state.graphql.compiled is not None else 0)
