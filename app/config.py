@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     db_echo: bool = False
+    viewer_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a resolved session and its scopes are reused (0: every request)",
+    )
     compiled_reads: bool = Field(
         default=True,
         description="Answer queries that map onto tables with one SQL statement (PostgreSQL)",

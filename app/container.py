@@ -72,7 +72,9 @@ def build_services(settings: Settings) -> Services:
 
     async def after_commit(events: list[Event]) -> None:
         await cache.invalidate(keys_for(events))  # first: then nobody reads the old rows
+        auth.viewers.on_events(events)
         broker.emit(events)
 
     db.on_commit = after_commit
+    broker.listeners.append(auth.viewers.on_events)  # changes committed by other processes
     return Services(settings, db, redis, auth, files, signer, broker, cache)

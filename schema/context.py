@@ -110,7 +110,7 @@ class Context:
         if self.request.scope["type"] != "http":
             now = time.monotonic()
             if self._ws_checked is None or now - self._ws_checked[0] > WS_RECHECK:
-                self._ws_checked = (now, await self.auth.viewer(self.token()))
+                self._ws_checked = (now, await self.auth.viewer(self.token(), fresh=True))
             found = self._ws_checked[1]
         else:
             if self._viewer is None:

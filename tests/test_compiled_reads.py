@@ -294,9 +294,14 @@ async def test_the_benchmark_workloads_are_compiled_and_equal(
 
 
 async def test_compiled_operation_is_two_statements_whatever_the_page_size(
-    app: Starlette, client: httpx.AsyncClient, backend_settings: Settings
+    app: Starlette,
+    client: httpx.AsyncClient,
+    backend_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The viewer's grants and the one statement; SQLite answers through batched loaders."""
+    monkeypatch.setattr(app.state.services.auth.viewers, "ttl", 0)  # grants on every request
+    app.state.services.auth.viewers.clear()
     for i in range(6):
         await album_with_photos(app, f"album {i}", 8)
     token = await user_token(app, "admin", "admin")

@@ -1,7 +1,7 @@
 """Relations load in batches: statements per request do not grow with the nodes returned.
 
 These pin the resolvers' batching, so the compiled read path (one statement, see
-tests/test_compiled_reads.py) is switched off here.
+tests/test_compiled_reads.py) and the viewer cache are switched off here.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ query($first: Int!) {
 @pytest.fixture(autouse=True)
 def _resolvers_only(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app.state.graphql, "compiled", None)
+    monkeypatch.setattr(app.state.services.auth.viewers, "ttl", 0)  # grants counted each time
 
 
 async def _statements(gql: GraphQLClient, counter: StatementCounter, query: str, first: int) -> int:

@@ -1,7 +1,8 @@
 """Logging in and out, and turning a presented token into a Viewer.
 
-A token only names a session; the user's scopes are read from the database on each request
-(one statement), so a role change, a lock or a deleted user takes effect on the next request.
+A token only names a session; the user's scopes are read from the database (one statement)
+and kept for at most a second (app.auth.viewer_cache): a role change, a lock or a deleted user
+takes effect on the next request in the process that made it, and within that second anywhere.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from app.auth.passwords import Passwords
 from app.auth.scopes import ANONYMOUS_READ_SCOPES, with_implied
 from app.auth.users import load_grants
 from app.auth.viewer import Viewer
+from app.auth.viewer_cache import ViewerCache
 from app.config import Settings
 from app.db.database import Database
 from app.db.models import User
 from app.db.transactions import writing
 from app.events import record, user_changed
 from app.kv.attempts import AttemptCounter, Tally
-from app.kv.sessions import SessionStore
+from app.kv.sessions import SessionStore, token_digest
 
 logger = logging.getLogger("contentgraph.auth")
 
@@ -62,6 +64,7 @@ class Authenticator:
     ) -> None:
         self.db, self.settings = db, settings
         self.sessions, self.attempts, self.passwords = sessions, attempts, passwords
+        self.viewers = ViewerCache(settings.viewer_cache_seconds)
         self.anonymous = Viewer.anonymous(
             ANONYMOUS_READ_SCOPES if settings.allows_anonymous_read else frozenset()
         )
@@ -131,15 +134,30 @@ class Authenticator:
         await self.attempts.reset(key)
 
     async def logout(self, token: str) -> bool:
+        self.viewers.clear()
         return await self.sessions.revoke(token)
 
     async def logout_everywhere(self, user_id: uuid.UUID) -> int:
+        self.viewers.clear()
         return await self.sessions.revoke_all(user_id)
 
-    async def viewer(self, token: str | None) -> Viewer | None:
-        """The Viewer for a token; the anonymous viewer without one; None for a bad token."""
+    async def viewer(self, token: str | None, *, fresh: bool = False) -> Viewer | None:
+        """The Viewer for a token; the anonymous viewer without one; None for a bad token.
+
+        Served from the viewer cache (see app.auth.viewer_cache) unless ``fresh``.
+        """
         if not token:
             return self.anonymous
+        digest = token_digest(token)
+        if not fresh:
+            found, cached = self.viewers.get(digest)
+            if found:
+                return cached
+        viewer = await self._look_up(token)
+        self.viewers.put(digest, viewer)
+        return viewer
+
+    async def _look_up(self, token: str) -> Viewer | None:
         found = await self.sessions.get(token)
         if found is None:
             return None

@@ -20,6 +20,12 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """asyncpg resets every released connection (unlock, CLOSE ALL, UNLISTEN, RESET ALL: a
+    round trip per read). These connections only ever run single read-only SELECTs outside
+    transactions, which leave no session state behind, so there is nothing to reset."""
+
+
 class JsonReads:
     def __init__(self, sqlalchemy_url: str, pool_size: int) -> None:
         self._dsn = asyncpg_dsn(sqlalchemy_url)
@@ -32,7 +38,7 @@ class JsonReads:
             async with self._opening:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._size
+                        self._dsn, min_size=1, max_size=self._size, reset=_keep_session
                     )
         return self._pool
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -62,6 +62,8 @@ class Broker:
     def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._by_topic: dict[str, set[Subscription]] = defaultdict(set)
+        #: Called with every event this process sees (its own and other processes').
+        self.listeners: list[Callable[[list[Event]], None]] = []
 
     def subscribe(self, topics: Iterable[str]) -> Subscription:
         subscription = Subscription(self, frozenset(topics), self.queue_size)
@@ -82,10 +84,14 @@ class Broker:
         return len({s for subscribers in self._by_topic.values() for s in subscribers})
 
     def dispatch(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener([event])
         for subscription in list(self._by_topic.get(event.topic, ())):
             subscription.offer(event)
 
     def resync(self) -> None:
+        for listener in self.listeners:
+            listener([Event("", ChangeKind.RESYNC, "")])
         for topic, subscribers in list(self._by_topic.items()):
             for subscription in list(subscribers):
                 subscription.offer(Event(topic, ChangeKind.RESYNC, ""))

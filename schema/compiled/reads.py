@@ -112,7 +112,18 @@ class CompiledReads:
     ) -> Bound | None:
         """Each slot's parameter and each connection's sort, or None where the normal path
         must answer (bad variables, a bad id or window, a cursor, a filter, too many nodes).
-        Needs no viewer, so an operation the normal path refuses costs no session lookup."""
+        Needs no viewer, so an operation the normal path refuses costs no session lookup.
+        An operation without variables binds the same way every time: once."""
+        if plan.operation.variable_definitions:
+            return self._bind(plan, raw_variables, operation_name)
+        if "bound" not in plan.extra:
+            plan.extra["bound"] = self._bind(plan, {}, operation_name)
+        bound: Bound | None = plan.extra["bound"]
+        return bound
+
+    def _bind(
+        self, plan: Plan, raw_variables: dict[str, Any], operation_name: str | None
+    ) -> Bound | None:
         variables = get_variable_values(
             self.schema, plan.operation.variable_definitions or (), raw_variables
         )

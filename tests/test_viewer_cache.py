@@ -1,0 +1,130 @@
+"""Resolved viewers are reused for a second, and never past a change that revokes them.
+
+In one process the cache clears before the mutation answers; across processes a user or role
+change arrives through the broker (well before a long TTL would end), and a revoked session,
+which has no event, ends within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from tests.conftest import PASSWORD, GraphQLClient, run_cli, serve, user_token
+
+COUNT = "{ contacts { totalCount } }"
+LOGIN = (
+    "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }"
+)
+
+
+async def _code(base: str, token: str, query: str = COUNT) -> str | None:
+    """The first error code of the answer, None when it succeeded."""
+    async with httpx.AsyncClient(base_url=base) as http:
+        body = (
+            await http.post(
+                "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+            )
+        ).json()
+    errors: list[dict[str, Any]] = body.get("errors") or []
+    return errors[0]["extensions"]["code"] if errors else None
+
+
+async def _until_refused(base: str, token: str, limit: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if await _code(base, token) is not None:
+            return time.monotonic() - started
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still served after {limit} s")
+
+
+async def test_a_role_change_applies_to_the_next_request_in_this_process(
+    app: Starlette, gql: GraphQLClient
+) -> None:
+    token = await user_token(app, "reader", "viewer")
+    reader = gql.as_user(token)
+    me = await reader.data("{ me { id } contacts { totalCount } }")  # now cached
+    await gql.data(
+        "mutation($id: ID!) { assignRoles(input: {userId: $id, roleIds: []}) { user { id } } }",
+        id=me["me"]["id"],
+    )
+    (error,) = (await reader(COUNT))["errors"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_logout_applies_to_the_next_request_in_this_process(
+    app: Starlette, gql: GraphQLClient
+) -> None:
+    token = await user_token(app, "reader", "viewer")
+    reader = gql.as_user(token)
+    await reader.data(COUNT)  # now cached
+    await reader.data("mutation { logout { revokedSessions } }")
+    (error,) = (await reader(COUNT))["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_changes_made_through_another_process_reach_its_cache(
+    production_env: dict[str, str], production_server: str, tmp_path: Path
+) -> None:
+    username = f"viewer-{uuid.uuid4().hex[:8]}"
+    created = run_cli(
+        production_env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD
+    )
+    assert created.returncode == 0, created.stderr
+    # A TTL far longer than the test: only the broker's event can end the cached viewer.
+    slow_env = {**production_env, "VIEWER_CACHE_SECONDS": "30"}
+    with serve(slow_env, tmp_path / "second.log") as second:
+        async with httpx.AsyncClient(base_url=production_server) as http:
+            variables = {"u": username, "p": PASSWORD}
+            body = (
+                await http.post("/graphql", json={"query": LOGIN, "variables": variables})
+            ).json()
+            token = body["data"]["login"]["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            me = (
+                await http.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
+            ).json()
+            assert await _code(second, token) is None  # cached by the second process
+            await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($id: ID!) { assignRoles(input: {userId: $id, roleIds: []})"
+                    " { user { id } } }",
+                    "variables": {"id": me["data"]["me"]["id"]},
+                },
+                headers=headers,
+            )
+        assert await _until_refused(second, token, limit=5) < 2
+        assert await _code(second, token) == "FORBIDDEN"
+
+
+async def test_a_session_ended_in_another_process_ends_within_the_ttl(
+    production_env: dict[str, str], production_server: str, tmp_path: Path
+) -> None:
+    username = f"viewer-{uuid.uuid4().hex[:8]}"
+    created = run_cli(
+        production_env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD
+    )
+    assert created.returncode == 0, created.stderr
+    with serve(production_env, tmp_path / "second.log") as second:  # the default 1 s
+        async with httpx.AsyncClient(base_url=production_server) as http:
+            variables = {"u": username, "p": PASSWORD}
+            body = (
+                await http.post("/graphql", json={"query": LOGIN, "variables": variables})
+            ).json()
+            token = body["data"]["login"]["token"]
+            assert await _code(second, token) is None  # cached by the second process
+            await http.post(
+                "/graphql",
+                json={"query": "mutation { logoutEverywhere { revokedSessions } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert await _until_refused(second, token, limit=5) < 1.5
+        assert await _code(second, token) == "UNAUTHENTICATED"
