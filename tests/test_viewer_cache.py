@@ -45,6 +45,18 @@ async def _until_refused(base: str, token: str, limit: float) -> float:
     raise AssertionError(f"still served after {limit} s")
 
 
+async def _new_admin_session(env: dict[str, str], base: str) -> str:
+    """A token of a fresh administrator, signed in through the server at ``base``."""
+    username = f"viewer-{uuid.uuid4().hex[:8]}"
+    created = run_cli(env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD)
+    assert created.returncode == 0, created.stderr
+    async with httpx.AsyncClient(base_url=base) as http:
+        variables = {"u": username, "p": PASSWORD}
+        body = (await http.post("/graphql", json={"query": LOGIN, "variables": variables})).json()
+    token: str = body["data"]["login"]["token"]
+    return token
+
+
 async def test_a_role_change_applies_to_the_next_request_in_this_process(
     app: Starlette, gql: GraphQLClient
 ) -> None:
@@ -73,20 +85,11 @@ async def test_logout_applies_to_the_next_request_in_this_process(
 async def test_changes_made_through_another_process_reach_its_cache(
     production_env: dict[str, str], production_server: str, tmp_path: Path
 ) -> None:
-    username = f"viewer-{uuid.uuid4().hex[:8]}"
-    created = run_cli(
-        production_env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD
-    )
-    assert created.returncode == 0, created.stderr
+    token = await _new_admin_session(production_env, production_server)
     # A TTL far longer than the test: only the broker's event can end the cached viewer.
     slow_env = {**production_env, "VIEWER_CACHE_SECONDS": "30"}
     with serve(slow_env, tmp_path / "second.log") as second:
         async with httpx.AsyncClient(base_url=production_server) as http:
-            variables = {"u": username, "p": PASSWORD}
-            body = (
-                await http.post("/graphql", json={"query": LOGIN, "variables": variables})
-            ).json()
-            token = body["data"]["login"]["token"]
             headers = {"Authorization": f"Bearer {token}"}
             me = (
                 await http.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
@@ -108,18 +111,9 @@ async def test_changes_made_through_another_process_reach_its_cache(
 async def test_a_session_ended_in_another_process_ends_within_the_ttl(
     production_env: dict[str, str], production_server: str, tmp_path: Path
 ) -> None:
-    username = f"viewer-{uuid.uuid4().hex[:8]}"
-    created = run_cli(
-        production_env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD
-    )
-    assert created.returncode == 0, created.stderr
+    token = await _new_admin_session(production_env, production_server)
     with serve(production_env, tmp_path / "second.log") as second:  # the default 1 s
         async with httpx.AsyncClient(base_url=production_server) as http:
-            variables = {"u": username, "p": PASSWORD}
-            body = (
-                await http.post("/graphql", json={"query": LOGIN, "variables": variables})
-            ).json()
-            token = body["data"]["login"]["token"]
             assert await _code(second, token) is None  # cached by the second process
             await http.post(
                 "/graphql",
