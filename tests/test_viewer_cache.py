@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import PASSWORD, GraphQLClient, run_cli, serve, user_token
+from app.kv.sessions import token_digest
+from tests.conftest import (
+    PASSWORD,
+    GraphQLClient,
+    StatementCounter,
+    run_cli,
+    serve,
+    user_token,
+)
 
 COUNT = "{ contacts { totalCount } }"
 LOGIN = (
@@ -122,3 +131,50 @@ async def test_a_session_ended_in_another_process_ends_within_the_ttl(
             )
         assert await _until_refused(second, token, limit=5) < 1.5
         assert await _code(second, token) == "UNAUTHENTICATED"
+
+
+async def test_concurrent_requests_share_one_lookup(
+    app: Starlette, sql_counter: StatementCounter
+) -> None:
+    """When a cached viewer expires under load, one lookup serves every waiting request."""
+    auth = app.state.services.auth
+    token = await user_token(app, "reader", "viewer")
+    auth.viewers.clear()
+    sql_counter.reset()
+    viewers = await asyncio.gather(*(auth.viewer(token) for _ in range(20)))
+    assert {v.username for v in viewers} == {"reader"}
+    assert sql_counter.count == 1, sql_counter.statements  # the grants, once
+    assert auth.viewers.pending == {}
+
+
+async def test_a_lookup_overtaken_by_a_change_is_not_kept(app: Starlette) -> None:
+    auth = app.state.services.auth
+    token = await user_token(app, "reader", "viewer")
+    auth.viewers.clear()
+    lookup = asyncio.ensure_future(auth.viewer(token))
+    await asyncio.sleep(0)  # the lookup has started
+    auth.viewers.clear()  # e.g. a role change committed meanwhile
+    assert (await lookup) is not None
+    found, _, _ = auth.viewers.get(token_digest(token))
+    assert not found
+
+
+async def test_an_entry_past_half_its_life_is_refreshed_in_the_background(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch, sql_counter: StatementCounter
+) -> None:
+    """Under steady traffic no request waits for a lookup: the cached viewer answers while a
+    refresh runs, and the refreshed entry starts a new life."""
+    auth = app.state.services.auth
+    monkeypatch.setattr(auth.viewers, "ttl", 0.4)
+    token = await user_token(app, "reader", "viewer")
+    auth.viewers.clear()
+    await auth.viewer(token)
+    await asyncio.sleep(0.25)
+    sql_counter.reset()
+    assert (await auth.viewer(token)) is not None
+    assert sql_counter.count == 0  # answered from the cache...
+    (refresh,) = auth.viewers.pending.values()  # ...while the lookup runs
+    await refresh
+    assert sql_counter.count == 1
+    found, _, due = auth.viewers.get(token_digest(token))
+    assert found and not due

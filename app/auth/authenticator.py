@@ -37,6 +37,18 @@ def normalise_username(username: str) -> str:
     return unicodedata.normalize("NFC", username).strip().lower()
 
 
+def _forget(
+    pending: dict[str, asyncio.Future[Viewer | None]],
+    digest: str,
+    done: asyncio.Future[Viewer | None],
+) -> None:
+    if pending.get(digest) is done:
+        del pending[digest]
+    if not done.cancelled() and done.exception() is not None:
+        # A background refresh has no waiter: its failure is logged, the next request retries.
+        logger.warning("could not look up a session: %s", done.exception())
+
+
 class LoginRefused(Exception):
     """Why a login did not succeed; ``code`` is stable, the message safe to show."""
 
@@ -149,12 +161,29 @@ class Authenticator:
         if not token:
             return self.anonymous
         digest = token_digest(token)
-        if not fresh:
-            found, cached = self.viewers.get(digest)
-            if found:
-                return cached
+        if fresh:
+            return await self._look_up(token)
+        found, cached, due = self.viewers.get(digest)
+        if found:
+            if due:
+                self._looking_up(token, digest)  # in the background
+            return cached
+        return await asyncio.shield(self._looking_up(token, digest))
+
+    def _looking_up(self, token: str, digest: str) -> asyncio.Future[Viewer | None]:
+        """One lookup per token at a time: requests arriving meanwhile wait for it instead of
+        each querying Redis and SQL."""
+        pending = self.viewers.pending.get(digest)
+        if pending is None:
+            generation = self.viewers.generation  # taken now, before the lookup starts
+            pending = asyncio.ensure_future(self._look_up_and_keep(token, digest, generation))
+            self.viewers.pending[digest] = pending
+            pending.add_done_callback(lambda done: _forget(self.viewers.pending, digest, done))
+        return pending
+
+    async def _look_up_and_keep(self, token: str, digest: str, generation: int) -> Viewer | None:
         viewer = await self._look_up(token)
-        self.viewers.put(digest, viewer)
+        self.viewers.put(digest, viewer, generation)
         return viewer
 
     async def _look_up(self, token: str) -> Viewer | None:

@@ -9,6 +9,7 @@ broker is down - lasts at most ``ttl`` seconds, as for websocket re-checks.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from app.auth.viewer import Viewer
@@ -23,19 +24,26 @@ class ViewerCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Viewer | None]] = {}
+        #: Bumped by every clear(): a lookup that started before one must not be cached.
+        self.generation = 0
+        #: Lookups under way, by digest: requests arriving meanwhile wait for them.
+        self.pending: dict[str, asyncio.Future[Viewer | None]] = {}
 
-    def get(self, digest: str) -> tuple[bool, Viewer | None]:
-        """(found, viewer): a cached None means the token was refused."""
+    def get(self, digest: str) -> tuple[bool, Viewer | None, bool]:
+        """(found, viewer, due): a cached None means the token was refused; ``due`` that the
+        entry is past half its life, so a lookup should refresh it before it expires - under
+        steady traffic no request then waits for one."""
         entry = self._entries.get(digest)
         if entry is None:
-            return False, None
-        if entry[0] < time.monotonic():
+            return False, None, False
+        remaining = entry[0] - time.monotonic()
+        if remaining < 0:
             del self._entries[digest]
-            return False, None
-        return True, entry[1]
+            return False, None, False
+        return True, entry[1], remaining < self.ttl / 2
 
-    def put(self, digest: str, viewer: Viewer | None) -> None:
-        if self.ttl <= 0:
+    def put(self, digest: str, viewer: Viewer | None, generation: int) -> None:
+        if self.ttl <= 0 or generation != self.generation:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
@@ -43,6 +51,8 @@ class ViewerCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self.pending.clear()  # a lookup from before the change must not be joined either
+        self.generation += 1
 
     def on_events(self, events: list[Event]) -> None:
         if any(e.kind is ChangeKind.RESYNC or e.topic.startswith(_TOPICS) for e in events):
