@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import math
 import os
 import statistics
 import subprocess
@@ -159,13 +160,14 @@ def main() -> None:
             peak = kib(our_pid, "VmHWM") / 1024
 
     lines = [
-        "| workload | contentgraph req/s | raw req/s | ratio to raw (target) | PostGraphile 4 | p50 / p99 ms | raw p50 / p99 ms | SQL statements / request |",
-        "|---|---|---|---|---|---|---|---|",
+        "| workload | contentgraph req/s | raw req/s | ratio to raw (target) | ratio per round | PostGraphile 4 | p50 / p99 ms | raw p50 / p99 ms | SQL statements / request |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, series in rows.items():
-        med = {key: statistics.median(values) for key, values in series.items()}
+        med = {key: median(values) for key, values in series.items()}
         lines.append(
             f"| {name} | {med['ours']:.0f} | {med['raw']:.0f} | {med['ratio']:.3f} ({TARGETS[name]:.2f}) | "
+            f"{' '.join(f'{r:.2f}' for r in series['ratio'])} | "
             f"{PEERS[name]:.2f} | {med['p50']:.1f} / {med['p99']:.1f} | {med['raw_p50']:.1f} / {med['raw_p99']:.1f} | "
             f"{med['statements']:.2f} |"
         )
@@ -176,6 +178,13 @@ def main() -> None:
     )
     publish("perf", lines)
     chart(rows)
+
+
+def median(values: list[float]) -> float:
+    """The median of the rounds that reported a figure (wrk now and then prints a latency
+    percentile we cannot read; one such round should not blank the column)."""
+    known = [v for v in values if not math.isnan(v)]
+    return statistics.median(known) if known else math.nan
 
 
 def chart(rows: dict[str, dict[str, list[float]]]) -> None:

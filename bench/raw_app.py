@@ -14,8 +14,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-FILE = """json_build_object('url', '/files/' || f.entity || '/' || f.id || '/' || f.filename,
-  'contentType', f.content_type, 'size', f.size, 'width', f.width, 'height', f.height)"""
+
+def file_of(reference: str) -> str:
+    """The file object for a reference column: a primary-key lookup per row. (A JOIN made the
+    planner hash the whole stored_file table for 100 rows - 6.4 against 4.2 ms for Q_list.)"""
+    return f"""(SELECT json_build_object('url', '/files/' || f.entity || '/' || f.id || '/' ||
+  f.filename, 'contentType', f.content_type, 'size', f.size, 'width', f.width,
+  'height', f.height) FROM stored_file f WHERE f.id = {reference})"""
 
 
 def gid(type_name: str, column: str) -> str:
@@ -24,31 +29,31 @@ def gid(type_name: str, column: str) -> str:
 
 SQL = {
     "Q_small": f"""
-SELECT json_build_object('data', json_build_object('contact', json_build_object(
+SELECT json_build_object('data', json_build_object('contact', (SELECT json_build_object(
   'id', {gid("Contact", "c.id")}, 'name', c.name, 'email', c.email,
-  'avatar', CASE WHEN f.id IS NULL THEN NULL ELSE {FILE} END)))::text
-FROM contact c LEFT JOIN stored_file f ON f.id = c.avatar_id WHERE c.id = $1""",
+  'avatar', {file_of("c.avatar_id")}) FROM contact c WHERE c.id = $1)))::text""",
     "Q_list": f"""
 SELECT json_build_object('data', json_build_object('contacts', json_build_object('edges',
   coalesce(json_agg(json_build_object('node', json_build_object(
-    'id', {gid("Contact", "c.id")}, 'name', c.name,
-    'avatar', CASE WHEN f.id IS NULL THEN NULL ELSE {FILE} END))
+    'id', {gid("Contact", "c.id")}, 'name', c.name, 'avatar', {file_of("c.avatar_id")}))
   ORDER BY c.name, c.id), '[]'))))::text
-FROM (SELECT * FROM contact ORDER BY name, id LIMIT 100) c
-LEFT JOIN stored_file f ON f.id = c.avatar_id""",
+FROM (SELECT * FROM contact ORDER BY name, id LIMIT 100) c""",
     "Q_nested": f"""
 SELECT json_build_object('data', json_build_object('albums', json_build_object('nodes',
   coalesce(json_agg(json_build_object('id', {gid("Album", "a.id")}, 'title', a.title,
     'photos', json_build_object('nodes', (
       SELECT coalesce(json_agg(json_build_object('id', {gid("Photo", "p.id")},
-        'caption', p.caption, 'file', {FILE}) ORDER BY p.sort, p.id), '[]')
-      FROM (SELECT * FROM photo WHERE album_id = a.id ORDER BY sort, id LIMIT 50) p
-      JOIN stored_file f ON f.id = p.file_id)))
+        'caption', p.caption, 'file', {file_of("p.file_id")}) ORDER BY p.sort, p.id), '[]')
+      FROM (SELECT * FROM photo WHERE album_id = a.id ORDER BY sort, id LIMIT 50) p)))
   ORDER BY a.title, a.id), '[]'))))::text
 FROM (SELECT * FROM album ORDER BY title, id LIMIT 20) a""",
 }
 
 _pool: asyncpg.Pool | None = None
+
+
+async def _keep(connection: asyncpg.Connection) -> None:
+    return None
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -58,7 +63,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 url = os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-                _pool = await asyncpg.create_pool(url, min_size=4, max_size=10)
+                # No reset on release (a round trip): a lone SELECT leaves nothing to reset.
+                _pool = await asyncpg.create_pool(url, min_size=4, max_size=10, reset=_keep)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if _pool is not None:

@@ -2,7 +2,9 @@
 
 Two production-shape servers (PostgreSQL + Redis, uvloop/httptools) over the same seeded
 database - 1,000 contacts with avatars, 100 albums x 50 photos - one with CACHE_TTL_SECONDS=600,
-one with 0. wrk (16 connections) alternates between them for several rounds so machine drift
+one with 0, both with the compiled read path off (it reads no rows through the cache: this
+measures the resolvers' path, which every operation outside the compiled subset takes).
+wrk (16 connections) alternates between them for several rounds so machine drift
 hits both alike. Reports requests/s (median), p50/p99 and SQL statements per request.
 
     .venv/bin/python -m bench.reads [--rounds 3] [--seconds 8]
@@ -42,9 +44,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)
         warm_env = environment(
-            url, root / "warm", CACHE_TTL_SECONDS="600", REDIS_PREFIX="bench-warm"
+            url,
+            root / "warm",
+            CACHE_TTL_SECONDS="600",
+            REDIS_PREFIX="bench-warm",
+            COMPILED_READS="false",
         )
-        cold_env = environment(url, root / "cold", CACHE_TTL_SECONDS="0", REDIS_PREFIX="bench-cold")
+        cold_env = environment(
+            url,
+            root / "cold",
+            CACHE_TTL_SECONDS="0",
+            REDIS_PREFIX="bench-cold",
+            COMPILED_READS="false",
+        )
         create_admin(warm_env, "reader")
         results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
         with server(warm_env) as (warm, _), server(cold_env) as (cold, _):
