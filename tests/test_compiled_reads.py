@@ -291,6 +291,9 @@ async def test_the_benchmark_workloads_are_compiled_and_equal(
         assert "errors" not in fast.json(), name
         if compiled is not None:
             assert compiled.answered == before + 1, name
+    metrics = (await client.get("/metrics")).text
+    (line,) = [x for x in metrics.splitlines() if x.startswith("contentgraph_compiled_reads_total")]
+    assert int(line.split()[1]) == (compiled.answered if compiled else 0)
 
 
 async def test_compiled_operation_is_two_statements_whatever_the_page_size(

@@ -10,6 +10,7 @@ from app.container import Services
 
 async def metrics(request: Request) -> PlainTextResponse:
     services: Services = request.app.state.services
+    compiled = request.app.state.graphql.compiled
     lines = [
         "# HELP contentgraph_subscriptions Live GraphQL subscriptions in this process.",
         "# TYPE contentgraph_subscriptions gauge",
@@ -17,5 +18,8 @@ async def metrics(request: Request) -> PlainTextResponse:
         "# HELP contentgraph_sql_statements_total SQL statements sent (no transaction control).",
         "# TYPE contentgraph_sql_statements_total counter",
         f"contentgraph_sql_statements_total {services.db.statements}",
+        "# HELP contentgraph_compiled_reads_total Queries answered by one compiled statement.",
+        "# TYPE contentgraph_compiled_reads_total counter",
+        f"contentgraph_compiled_reads_total {compiled.answered if compiled else 0}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -62,7 +62,7 @@ def select_operation(document: DocumentNode, name: str | None) -> OperationDefin
 
 class Compiler:
     def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
-        self.schema = schema
+        self.schema, self.document = schema, document
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -80,6 +80,7 @@ class Compiler:
         for node in self._collect(operation.selection_set, root.name):
             fields.append(self._root_field(root, node))
         return Plan(
+            document=self.document,
             operation=operation,
             fields=fields,
             slots=self.slots,

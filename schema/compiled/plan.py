@@ -7,9 +7,9 @@ numbered in the order the tree is walked and bound per request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
-from graphql import FieldNode, GraphQLField, OperationDefinitionNode
+from graphql import DocumentNode, FieldNode, GraphQLField, OperationDefinitionNode
 
 from schema.compiled.mapping import Column, Count, Listing, TableType
 
@@ -82,6 +82,10 @@ class ConnectionField:
 Field = Typename | ColumnField | CountField | ToOneField | ConnectionField | RootObjectField
 
 
+#: A request's arguments: per slot its sort's name (None for a by-id slot), and its parameter.
+Binding: TypeAlias = tuple[tuple[str | None, ...], list[object]]
+
+
 @dataclass(frozen=True)
 class Slot:
     """Where a field's arguments come from, to be coerced per request."""
@@ -94,6 +98,7 @@ class Slot:
 
 @dataclass
 class Plan:
+    document: DocumentNode
     operation: OperationDefinitionNode
     fields: list[Field]
     slots: list[Slot]
@@ -103,4 +108,6 @@ class Plan:
     #: Statement text per tuple of the connections' sort names (orderBy can be a variable).
     #: Each with the slots its parameters $1, $2... stand for.
     statements: dict[tuple[str | None, ...], tuple[str, list[int]]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The binding of an operation without variables, made on first use (see reads.bind).
+    static_binding: Binding | None = None
+    static_bound: bool = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, TypeAlias
+from typing import Any
 
 from graphql import (
     GraphQLError,
@@ -28,7 +28,7 @@ from app.db.database import Database
 from app.db.paging import InvalidWindow, Window
 from app.storage.signing import UrlSigner
 from schema.compiled.compiler import Unsupported, compile_operation, select_operation
-from schema.compiled.plan import Plan
+from schema.compiled.plan import Binding, Plan
 from schema.compiled.sql import Renderer
 from schema.compiled.urls import FileUrls
 from schema.cost import estimate_nodes
@@ -37,8 +37,6 @@ from schema.ids import decode_global_id
 
 logger = logging.getLogger("contentgraph.compiled")
 
-#: Per connection, the sort's name (None for a by-id slot); per slot, its parameter.
-Bound: TypeAlias = tuple[tuple[str | None, ...], list[object]]
 PLAN_CACHE_SIZE = 1024
 _NOT_COMPILED = object()
 _IGNORED_WINDOW_ARGUMENTS = ("after", "last", "before", "filter")
@@ -87,10 +85,9 @@ class CompiledReads:
         except Unsupported as reason:
             logger.debug("not compiled (%s): %.80s", reason, query)
             return _NOT_COMPILED
-        plan.extra["document"] = document
         return plan
 
-    async def answer(self, plan: Plan, bound: Bound, viewer: Viewer) -> bytes | None:
+    async def answer(self, plan: Plan, bound: Binding, viewer: Viewer) -> bytes | None:
         """The response body, or None to leave the operation to normal execution."""
         if not plan.scopes <= viewer.scopes:
             return None
@@ -109,21 +106,20 @@ class CompiledReads:
 
     def bind(
         self, plan: Plan, raw_variables: dict[str, Any], operation_name: str | None
-    ) -> Bound | None:
+    ) -> Binding | None:
         """Each slot's parameter and each connection's sort, or None where the normal path
         must answer (bad variables, a bad id or window, a cursor, a filter, too many nodes).
         Needs no viewer, so an operation the normal path refuses costs no session lookup.
         An operation without variables binds the same way every time: once."""
         if plan.operation.variable_definitions:
             return self._bind(plan, raw_variables, operation_name)
-        if "bound" not in plan.extra:
-            plan.extra["bound"] = self._bind(plan, {}, operation_name)
-        bound: Bound | None = plan.extra["bound"]
-        return bound
+        if not plan.static_bound:
+            plan.static_binding, plan.static_bound = self._bind(plan, {}, operation_name), True
+        return plan.static_binding
 
     def _bind(
         self, plan: Plan, raw_variables: dict[str, Any], operation_name: str | None
-    ) -> Bound | None:
+    ) -> Binding | None:
         variables = get_variable_values(
             self.schema, plan.operation.variable_definitions or (), raw_variables
         )
@@ -158,7 +154,7 @@ class CompiledReads:
         if plan.has_connections:
             estimated = estimate_nodes(
                 self.schema,
-                plan.extra["document"],
+                plan.document,
                 operation_name,
                 raw_variables,  # as NodeLimit sees them
                 self.settings.page_size_default,
