@@ -16,6 +16,7 @@ from app.auth.viewer import Viewer
 from app.config import Settings
 from app.container import Services
 from app.db.database import Database
+from app.shared_tasks import shared
 from app.storage.files import Files
 from schema.errors import Unauthenticated
 from schema.loaders import Loaders
@@ -114,7 +115,7 @@ class Context:
             found = self._ws_checked[1]
         else:
             if self._viewer is None:
-                self._viewer = asyncio.ensure_future(self.auth.viewer(self.token()))
+                self._viewer = shared(self.auth.viewer(self.token()))
             found = await asyncio.shield(self._viewer)
         if found is None:
             raise Unauthenticated("the session token is invalid or has expired; sign in again")

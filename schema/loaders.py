@@ -16,6 +16,7 @@ from app.db.models import Album, Contact, Photo, Role, StoredFile, User
 from app.db.paging import Page, Window
 from app.kv.cache import NoCache, RowCache
 from app.services.albums import PHOTO_SORTS, PhotoOrder
+from app.shared_tasks import shared
 
 PhotoPageKey = tuple[uuid.UUID, PhotoOrder, Window]
 K = TypeVar("K")
@@ -32,7 +33,7 @@ class DataLoader(StrawberryDataLoader[K, V]):
     """
 
     def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
+        return asyncio.shield(shared(super().load(key)))
 
     def primed(self, to_node: Callable[[Any], N]) -> Callable[[Any], N]:
         """Wrap a row-to-node function so every row a list returns also fills this cache.

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.db import paging
 from app.db.database import Database
 from app.db.paging import InvalidCursor, InvalidWindow, Page, SortKey, Window
+from app.shared_tasks import shared
 from schema.errors import BadUserInput
 
 NodeT = TypeVar("NodeT")
@@ -63,7 +64,7 @@ class Memo(Generic[RowT]):
 
     async def get(self, make: Callable[[], Any]) -> Page[RowT]:
         if self._task is None:
-            self._task = asyncio.ensure_future(make())
+            self._task = shared(make())
         # Shielded: graphql-core cancels a failing field's siblings, and one of them being
         # cancelled must not cancel the fetch the others are waiting for.
         return await asyncio.shield(self._task)

@@ -62,9 +62,7 @@ class SortKey:
         return or_(*clauses)
 
     def encode(self, row: Any) -> str:
-        payload = [self.name, *(_to_json(v) for v in self.values_of(row))]
-        raw = json.dumps(payload, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return encode_cursor(self.name, [_to_json(v) for v in self.values_of(row)])
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
         if len(cursor) > MAX_CURSOR_LENGTH:
@@ -85,6 +83,13 @@ class SortKey:
             )
         except (TypeError, ValueError, OverflowError):
             raise InvalidCursor("the cursor is not one this server issued") from None
+
+
+def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
+    """A cursor from a sort's name and a row's key values, already in their JSON form
+    (datetimes as isoformat(), uuids as hex) - the compiled read path makes those in SQL."""
+    raw = json.dumps([sort_name, *values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _to_json(value: Any) -> Any:

@@ -33,9 +33,11 @@ from schema.compiled.plan import (
     ColumnField,
     ConnectionField,
     CountField,
+    CursorPart,
     EdgesPart,
     Field,
     NodePart,
+    PageInfoPart,
     Plan,
     RootObjectField,
     Selection,
@@ -47,6 +49,9 @@ from schema.compiled.plan import (
 
 #: json_build_object takes at most 100 arguments: 50 keys.
 MAX_KEYS = 50
+PAGE_INFO_FIELDS = frozenset(
+    {"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"}
+)
 
 
 class Unsupported(Exception):
@@ -69,6 +74,7 @@ class Compiler:
         self.slots: list[Slot] = []
         self.scopes: set[str] = set()
         self.has_urls = False
+        self.has_cursors = False
         self.has_connections = False
 
     def compile(self, operation: OperationDefinitionNode) -> Plan:
@@ -86,6 +92,7 @@ class Compiler:
             slots=self.slots,
             scopes=frozenset(self.scopes),
             has_urls=self.has_urls,
+            has_cursors=self.has_cursors,
             has_connections=self.has_connections,
         )
 
@@ -173,7 +180,7 @@ class Compiler:
         target = TYPES[listing.target]
         connection_type = get_named_type(parent.fields[node.name.value].type)
         assert isinstance(connection_type, GraphQLObjectType)
-        parts: list[Typename | EdgesPart | NodePart | TotalCountPart] = []
+        parts: list[Typename | EdgesPart | NodePart | TotalCountPart | PageInfoPart] = []
         for child in self._collect(node.selection_set, connection_type.name):
             name = child.name.value
             if name == "__typename":
@@ -184,10 +191,13 @@ class Compiler:
                 parts.append(TotalCountPart(key(child)))
             elif name == "edges":
                 edge_type = get_named_type(connection_type.fields["edges"].type)
-                edge_fields: list[Typename | NodePart] = []
+                edge_fields: list[Typename | NodePart | CursorPart] = []
                 for edge_child in self._collect(child.selection_set, edge_type.name):
                     if edge_child.name.value == "__typename":
                         edge_fields.append(Typename(key(edge_child), edge_type.name))
+                    elif edge_child.name.value == "cursor":
+                        self.has_cursors = True
+                        edge_fields.append(CursorPart(key(edge_child)))
                     elif edge_child.name.value == "node":
                         edge_fields.append(
                             NodePart(key(edge_child), self._selection(target, edge_child))
@@ -195,6 +205,16 @@ class Compiler:
                     else:
                         raise Unsupported(f"{edge_type.name}.{edge_child.name.value}")
                 parts.append(EdgesPart(key(child), edge_type.name, edge_fields))
+            elif name == "pageInfo":
+                info_type = get_named_type(connection_type.fields["pageInfo"].type)
+                info = [
+                    (key(c), c.name.value)
+                    for c in self._collect(child.selection_set, info_type.name)
+                ]
+                if any(name not in PAGE_INFO_FIELDS for _, name in info):
+                    raise Unsupported("a PageInfo field")
+                self.has_cursors |= any(name.endswith("Cursor") for _, name in info)
+                parts.append(PageInfoPart(key(child), info))
             else:
                 raise Unsupported(f"{connection_type.name}.{name}")
         return ConnectionField(key(node), slot, listing, target, parts)

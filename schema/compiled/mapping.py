@@ -26,7 +26,7 @@ class Value(StrEnum):
     PLAIN = "plain"  # text, integers, null: PostgreSQL's JSON is GraphQL's
     DATETIME = "datetime"  # Python's isoformat() in UTC
     GLOBAL_ID = "global_id"  # base64("Type:uuid")
-    FILE_URL = "file_url"  # signed after the statement, in Python (see urls.py)
+    FILE_URL = "file_url"  # signed after the statement, in Python (see markers.py)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ numbered in the order the tree is walked and bound per request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from graphql import DocumentNode, FieldNode, GraphQLField, OperationDefinitionNode
 
@@ -53,10 +53,22 @@ class RootObjectField:
 
 
 @dataclass(frozen=True)
+class CursorPart:
+    key: str
+
+
+@dataclass(frozen=True)
 class EdgesPart:
     key: str
     typename: str
-    fields: list[Typename | NodePart]
+    fields: list[Typename | NodePart | CursorPart]
+
+
+@dataclass(frozen=True)
+class PageInfoPart:
+    key: str
+    #: (response key, PageInfo field or __typename) in selection order.
+    fields: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -76,14 +88,16 @@ class ConnectionField:
     slot: int
     listing: Listing
     target: TableType
-    parts: list[Typename | EdgesPart | NodePart | TotalCountPart]
+    parts: list[Typename | EdgesPart | NodePart | TotalCountPart | PageInfoPart]
 
 
 Field = Typename | ColumnField | CountField | ToOneField | ConnectionField | RootObjectField
 
 
-#: A request's arguments: per slot its sort's name (None for a by-id slot), and its parameter.
-Binding: TypeAlias = tuple[tuple[str | None, ...], list[object]]
+#: What shapes the statement's text: per slot, None (by id) or (sort name, after a cursor?).
+Shape: TypeAlias = tuple[tuple[str, bool] | None, ...]
+#: A request's arguments: the shape, and the parameters by (slot, role[, index]).
+Binding: TypeAlias = tuple[Shape, dict[tuple[Any, ...], object]]
 
 
 @dataclass(frozen=True)
@@ -104,10 +118,11 @@ class Plan:
     slots: list[Slot]
     scopes: frozenset[str]
     has_urls: bool
+    has_cursors: bool
     has_connections: bool
-    #: Statement text per tuple of the connections' sort names (orderBy can be a variable).
-    #: Each with the slots its parameters $1, $2... stand for.
-    statements: dict[tuple[str | None, ...], tuple[str, list[int]]] = field(default_factory=dict)
+    #: Statement text per shape (orderBy and after can be variables), each with the parameter
+    #: keys its $1, $2... stand for.
+    statements: dict[Shape, tuple[str, list[tuple[Any, ...]]]] = field(default_factory=dict)
     #: The binding of an operation without variables, made on first use (see reads.bind).
     static_binding: Binding | None = None
     static_bound: bool = False

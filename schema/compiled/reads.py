@@ -25,12 +25,12 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from app.auth.viewer import Viewer
 from app.config import Settings
 from app.db.database import Database
-from app.db.paging import InvalidWindow, Window
+from app.db.paging import InvalidCursor, InvalidWindow, Window
 from app.storage.signing import UrlSigner
 from schema.compiled.compiler import Unsupported, compile_operation, select_operation
+from schema.compiled.markers import Cursors, FileUrls
 from schema.compiled.plan import Binding, Plan
 from schema.compiled.sql import Renderer
-from schema.compiled.urls import FileUrls
 from schema.cost import estimate_nodes
 from schema.errors import BadUserInput
 from schema.ids import decode_global_id
@@ -39,7 +39,8 @@ logger = logging.getLogger("contentgraph.compiled")
 
 PLAN_CACHE_SIZE = 1024
 _NOT_COMPILED = object()
-_IGNORED_WINDOW_ARGUMENTS = ("after", "last", "before", "filter")
+#: Arguments the compiled path leaves to the resolvers: paging backwards, and filters.
+_UNCOMPILED_ARGUMENTS = ("last", "before", "filter")
 
 
 class CompiledReads:
@@ -55,6 +56,7 @@ class CompiledReads:
         self.schema, self.settings, self.db = schema, settings, db
         self.rules = [*specified_rules, *validation_rules]
         self.urls = FileUrls(signer)
+        self.cursors = Cursors()
         self._plans: OrderedDict[tuple[str, str | None], object] = OrderedDict()
         #: Operations answered by the compiled path (for /metrics and the differential test).
         self.answered = 0
@@ -91,16 +93,18 @@ class CompiledReads:
         """The response body, or None to leave the operation to normal execution."""
         if not plan.scopes <= viewer.scopes:
             return None
-        sorts, params = bound
-        rendered = plan.statements.get(sorts)
+        shape, params = bound
+        rendered = plan.statements.get(shape)
         if rendered is None:
-            renderer = Renderer(plan, sorts, self.urls.marker)
-            rendered = plan.statements[sorts] = (renderer.statement(), renderer.used_slots)
-        statement, used_slots = rendered
-        data = await self.db.fetch_json(statement, [params[slot] for slot in used_slots])
+            renderer = Renderer(plan, shape, self.urls.marker, self.cursors.marker)
+            rendered = plan.statements[shape] = (renderer.statement(), renderer.used)
+        statement, used = rendered
+        data = await self.db.fetch_json(statement, [params[key] for key in used])
         body = b'{"data":' + data.encode() + b"}"
         if plan.has_urls:
             body = self.urls.finish(body)
+        if plan.has_cursors:
+            body = self.cursors.finish(body)
         self.answered += 1
         return body
 
@@ -108,7 +112,8 @@ class CompiledReads:
         self, plan: Plan, raw_variables: dict[str, Any], operation_name: str | None
     ) -> Binding | None:
         """Each slot's parameter and each connection's sort, or None where the normal path
-        must answer (bad variables, a bad id or window, a cursor, a filter, too many nodes).
+        must answer (bad variables, a bad id, window or cursor, paging backwards, a filter, too
+        many nodes).
         Needs no viewer, so an operation the normal path refuses costs no session lookup.
         An operation without variables binds the same way every time: once."""
         if plan.operation.variable_definitions:
@@ -125,21 +130,21 @@ class CompiledReads:
         )
         if isinstance(variables, list):
             return None
-        sorts: list[str | None] = []
-        params: list[object] = []
+        shape: list[tuple[str, bool] | None] = []
+        params: dict[tuple[Any, ...], object] = {}
         try:
-            for slot in plan.slots:
+            for number, slot in enumerate(plan.slots):
                 arguments = get_argument_values(slot.definition, slot.node, variables)
                 if slot.type_name is not None:
-                    params.append(decode_global_id(arguments["id"], slot.type_name))
-                    sorts.append(None)
+                    params[number, "id"] = decode_global_id(arguments["id"], slot.type_name)
+                    shape.append(None)
                     continue
                 assert slot.listing is not None
-                if any(arguments.get(name) is not None for name in _IGNORED_WINDOW_ARGUMENTS):
+                if any(arguments.get(name) is not None for name in _UNCOMPILED_ARGUMENTS):
                     return None
                 window = Window.from_arguments(
                     first=arguments.get("first"),
-                    after=None,
+                    after=arguments.get("after"),
                     last=None,
                     before=None,
                     default_size=self.settings.page_size_default,
@@ -147,9 +152,13 @@ class CompiledReads:
                 )
                 order = arguments.get("orderBy")
                 order = slot.listing.default_order if order is None else slot.listing.orders(order)
-                params.append(window.limit)
-                sorts.append(slot.listing.sorts[order].name)
-        except (GraphQLError, BadUserInput, InvalidWindow, ValueError):
+                sort = slot.listing.sorts[order]
+                params[number, "limit"] = window.limit
+                if window.after is not None:
+                    for index, value in enumerate(sort.decode(window.after)):
+                        params[number, "after", index] = value
+                shape.append((sort.name, window.after is not None))
+        except (GraphQLError, BadUserInput, InvalidWindow, InvalidCursor, ValueError):
             return None
         if plan.has_connections:
             estimated = estimate_nodes(
@@ -161,4 +170,4 @@ class CompiledReads:
             )
             if estimated > self.settings.max_query_nodes:
                 return None
-        return tuple(sorts), params
+        return tuple(shape), params

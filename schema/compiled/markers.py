@@ -1,0 +1,88 @@
+"""Values the compiled statement leaves for Python to finish: file URLs and cursors.
+
+A URL needs ``quote()`` and, for restricted entities, an HMAC; a cursor is base64 of Python's
+own JSON. Neither is worth redoing in SQL, and both must come out exactly as the resolvers make
+them. So the statement emits a marker string (a per-process random prefix and the raw inputs,
+hex-encoded), and one regex pass over the response bytes swaps each marker for the finished
+value. A client cannot forge a marker: it never sees the prefix. Finished values are memoised.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+from urllib.parse import quote
+
+from app.db.paging import encode_cursor
+from app.storage.entities import ENTITIES
+from app.storage.signing import UrlSigner
+
+MEMO_LIMIT = 100_000
+
+
+class Markers:
+    #: What follows the prefix inside the marker's JSON string, as regex groups.
+    body = rb""
+
+    def __init__(self, kind: str) -> None:
+        self.marker = f"cg{kind}{secrets.token_hex(12)}:"
+        self._pattern = re.compile(b'"' + self.marker.encode() + self.body + b'"')
+        self._memo: dict[bytes, bytes] = {}
+
+    def finish(self, body: bytes) -> bytes:
+        if len(self._memo) > MEMO_LIMIT:
+            self._memo.clear()
+        return self._pattern.sub(self._replace, body)
+
+    def _replace(self, match: re.Match[bytes]) -> bytes:
+        marker = match.group(0)
+        found = self._memo.get(marker)
+        if found is None:
+            # Finished values are ASCII without quotes or backslashes: valid JSON as they are.
+            found = self._memo[marker] = b'"' + self.make(*match.groups()).encode() + b'"'
+        return found
+
+    def make(self, *parts: bytes) -> str:
+        raise NotImplementedError
+
+
+class FileUrls(Markers):
+    """StoredFile.url: ``<marker><entity>:<file id>:<hex of the filename>``."""
+
+    body = rb"([a-z0-9_.]+):([0-9a-f-]{36}):([0-9a-f]*)"
+
+    def __init__(self, signer: UrlSigner) -> None:
+        super().__init__("url")
+        self.signer = signer
+        self._expires = 0
+
+    def finish(self, body: bytes) -> bytes:
+        expires = self.signer.expiry()
+        if expires != self._expires:  # signatures change with the expiry step
+            self._memo.clear()
+            self._expires = expires
+        return super().finish(body)
+
+    def make(self, *parts: bytes) -> str:
+        entity, file_id, filename_hex = (part.decode() for part in parts)
+        filename = bytes.fromhex(filename_hex).decode()
+        path = f"/files/{entity}/{file_id}/{quote(filename, safe='')}"
+        if ENTITIES[entity].public:
+            return path
+        signature = self.signer.signature(entity, uuid.UUID(file_id), self._expires)
+        return f"{path}?expires={self._expires}&signature={signature}"
+
+
+class Cursors(Markers):
+    """Edge cursors: ``<marker><sort name>:<hex of the JSON array of the row's sort values>``."""
+
+    body = rb"([A-Z_]+):([0-9a-f]*)"
+
+    def __init__(self) -> None:
+        super().__init__("cursor")
+
+    def make(self, *parts: bytes) -> str:
+        name, values_hex = (part.decode() for part in parts)
+        return encode_cursor(name, json.loads(bytes.fromhex(values_hex)))
