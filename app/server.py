@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
+from app.http.fast_reads import answer_before_routing
 from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
@@ -36,6 +38,18 @@ def announce_first_admin(username: str, password: str) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+class ContentGraph(Starlette):
+    """Starlette, with compiled GraphQL reads answered before routing (app.http.fast_reads)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = await answer_before_routing(self.state.graphql, scope, receive, send)
+            if found is None:
+                return
+            receive = found
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -60,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await services.close()
 
-    app = Starlette(
+    app = ContentGraph(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute("/graphql", graphql),

@@ -202,20 +202,25 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                     "send the GraphQL request as application/json (multipart/form-data "
                     "for file uploads)",
                 )
-            elif self.compiled is not None:
-                answered = await self._compiled(request, self.compiled)
-                if answered is not None:
-                    return Response(answered, media_type=media_type)
         return await super().run(request)
 
-    async def _compiled(self, request: Request, compiled: CompiledReads) -> bytes | None:
-        """The response body from the compiled read path, or None for normal execution.
+    async def answer_compiled(
+        self, state: dict[str, Any], body: bytes, authorization: str | None
+    ) -> bytes | None:
+        """The response body from the compiled read path, or None for normal execution
+        (app.http.fast_reads calls this before routing).
 
-        The parsed body and the viewer are kept on the request, so falling back costs neither
-        a second parse nor a second session lookup.
+        The parsed body and the viewer are kept in the request's ``state``, so falling back
+        costs neither a second parse nor a second session lookup.
         """
-        payload = self.parse_json(await request.body())
-        request.state.payload = payload
+        compiled = self.compiled
+        if compiled is None:
+            return None
+        try:
+            payload = self.decode_json(body)
+        except HTTPException:
+            return None  # parse_http_body refuses it
+        state["payload"] = payload
         if not isinstance(payload, dict) or any(
             not isinstance(payload.get(name), kind | None) for name, kind, _ in _PARAMETERS
         ):
@@ -230,8 +235,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         bound = compiled.bind(plan, variables or {}, operation_name)
         if bound is None:
             return None
-        viewer = await self.services.auth.viewer(bearer_token(request.headers.get("authorization")))
-        request.state.viewer = viewer
+        viewer = await self.services.auth.viewer(bearer_token(authorization))
+        state["viewer"] = viewer
         if viewer is None:
             return None
         try:

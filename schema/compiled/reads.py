@@ -69,7 +69,9 @@ class CompiledReads:
             found = self._compile(query, operation_name)
             self._plans[cache_key] = found
             if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
+                self._plans.popitem(last=False)  # the least recently used
+        else:
+            self._plans.move_to_end(cache_key)
         return found if isinstance(found, Plan) else None
 
     def _compile(self, query: str, operation_name: str | None) -> object:
