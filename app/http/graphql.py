@@ -229,20 +229,21 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         variables, extensions = payload.get("variables"), payload.get("extensions")
         if not isinstance(query, str) or (extensions and "persistedQuery" in extensions):
             return None
-        plan = compiled.plan(query, operation_name)
-        if plan is None:
-            return None
-        bound = compiled.bind(plan, variables or {}, operation_name)
-        if bound is None:
-            return None
-        viewer = await self.services.auth.viewer(bearer_token(authorization))
-        state["viewer"] = viewer
-        if viewer is None:
-            return None
         try:
+            plan = compiled.plan(query, operation_name)
+            if plan is None:
+                return None
+            bound = compiled.bind(plan, variables or {}, operation_name)
+            if bound is None:
+                return None
+            viewer = await self.services.auth.viewer(bearer_token(authorization))
+            state["viewer"] = viewer
+            if viewer is None:
+                return None
             return await compiled.answer(plan, bound, viewer)
         except Exception:
             # The resolvers answer instead - with the error masked, if it happens there too.
+            state.pop("viewer", None)
             logger.exception("the compiled read failed; answering through the resolvers")
             return None
 
