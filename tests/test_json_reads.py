@@ -44,12 +44,13 @@ async def test_reads_survive_their_connections_being_killed(
         )
     assert killed >= 1
     before = compiled.answered
-    # The first read finds its connection dead: the resolvers answer it (and it is logged);
-    # the slot reconnects, and the next reads are compiled again.
+    # The next read finds its connection dead. Either asyncpg has already seen the socket
+    # close and the slot reconnects at once, or the statement fails, is logged, and the
+    # resolvers answer; either way the answers are right and the reads after it compiled.
     for _ in range(3):
         assert await _names(client, token) == ["Ada"]
-    assert compiled.answered >= before + 2
-    assert any("compiled read failed" in r.getMessage() for r in caplog.records)
+    failed_over = any("compiled read failed" in r.getMessage() for r in caplog.records)
+    assert compiled.answered == before + (2 if failed_over else 3)
 
 
 async def test_a_read_cancelled_midway_gives_its_slot_back(app: Starlette) -> None:
