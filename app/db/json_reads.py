@@ -15,6 +15,7 @@ dropped and its slot reopened by the next reader.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -42,7 +43,7 @@ class JsonReads:
                 self._slots.put_nowait(None)  # a slot whose connection is not open yet
         return self._slots
 
-    async def fetch_text(self, sql: str, params: list[object]) -> str:
+    async def fetch_text(self, sql: str, params: Sequence[object]) -> str:
         slots = self._queue()
         connection = await slots.get()
         try:
