@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
-from app.http.fast_reads import answer_before_routing
+from app.http.fast_reads import GRAPHQL_PATH, answer_before_routing
 from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
@@ -76,8 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = ContentGraph(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            WebSocketRoute("/graphql", graphql),
+            Route(GRAPHQL_PATH, graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute(GRAPHQL_PATH, graphql),
             Mount(
                 GRAPHIQL_ASSETS_PREFIX,
                 StaticFiles(directory=GRAPHIQL_ASSETS_DIR),

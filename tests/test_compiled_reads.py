@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.db.models import Album, Contact, Photo, Role
+from app.server import create_app
 from schema.ids import to_global_id
 from tests.conftest import user_token
 from tests.factories import add, album_with_photos, stored_file
@@ -392,3 +393,15 @@ async def test_a_failing_compiled_statement_falls_back_to_the_resolvers(
     assert len(fast.json()["data"]["contacts"]["nodes"]) == 3
     failures = [r for r in caplog.records if "compiled read failed" in r.getMessage()]
     assert len(failures) == (1 if app.state.graphql.compiled is not None else 0)
+
+
+async def test_compiled_reads_follow_the_setting(
+    app: Starlette, backend_settings: Settings
+) -> None:
+    """On by default where PostgreSQL can run them; COMPILED_READS=false turns them off."""
+    assert (app.state.graphql.compiled is not None) == (not backend_settings.is_sqlite)
+    switched_off = create_app(backend_settings.model_copy(update={"compiled_reads": False}))
+    try:
+        assert switched_off.state.graphql.compiled is None
+    finally:
+        await switched_off.state.services.close()

@@ -178,3 +178,25 @@ async def test_an_entry_past_half_its_life_is_refreshed_in_the_background(
     assert sql_counter.count == 1
     found, _, due = auth.viewers.get(token_digest(token))
     assert found and not due
+
+
+async def test_another_users_login_keeps_this_viewer_cached(
+    app: Starlette, gql: GraphQLClient, sql_counter: StatementCounter
+) -> None:
+    """A login writes the user's row (last_login_at), and its event must not empty the whole
+    cache: only that user's viewers go."""
+    auth = app.state.services.auth
+    token = await user_token(app, "reader", "viewer")
+    await auth.viewer(token)
+    await user_token(app, "other", "viewer")
+    await gql.data(LOGIN, u="other", p=PASSWORD)  # commits user_changed(other)
+    found, _, _ = auth.viewers.get(token_digest(token))
+    assert found
+    other = (await gql.data("{ users { nodes { id username } } }"))["users"]["nodes"]
+    reader_id = next(u["id"] for u in other if u["username"] == "reader")
+    await gql.data(
+        "mutation($id: ID!) { assignRoles(input: {userId: $id, roleIds: []}) { user { id } } }",
+        id=reader_id,
+    )
+    found, _, _ = auth.viewers.get(token_digest(token))
+    assert not found  # the reader's own change does evict it

@@ -146,11 +146,12 @@ class Authenticator:
         await self.attempts.reset(key)
 
     async def logout(self, token: str) -> bool:
-        self.viewers.clear()
+        digest = token_digest(token)
+        self.viewers.forget(lambda cached, _: cached == digest)
         return await self.sessions.revoke(token)
 
     async def logout_everywhere(self, user_id: uuid.UUID) -> int:
-        self.viewers.clear()
+        self.viewers.forget_user(user_id.hex)
         return await self.sessions.revoke_all(user_id)
 
     async def viewer(self, token: str | None, *, fresh: bool = False) -> Viewer | None:
@@ -160,9 +161,9 @@ class Authenticator:
         """
         if not token:
             return self.anonymous
-        digest = token_digest(token)
         if fresh:
             return await self._look_up(token)
+        digest = token_digest(token)
         found, cached, due = self.viewers.get(digest)
         if found:
             if due:

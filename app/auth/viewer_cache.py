@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from app.auth.viewer import Viewer
 from app.events import ChangeKind, Event
 
 MAX_ENTRIES = 10_000
-#: The events that can change what a viewer may do.
-_TOPICS = ("user:", "role:")
+USER_TOPIC, ROLE_TOPIC = "user:", "role:"
 
 
 class ViewerCache:
@@ -50,10 +50,28 @@ class ViewerCache:
         self._entries[digest] = (time.monotonic() + self.ttl, viewer)
 
     def clear(self) -> None:
-        self._entries.clear()
-        self.pending.clear()  # a lookup from before the change must not be joined either
+        self.forget(lambda digest, viewer: True)
+
+    def forget(self, drop: Callable[[str, Viewer | None], bool]) -> None:
+        """Drop the entries ``drop`` picks, and keep no lookup already under way: it may have
+        read the state from before the change."""
+        for digest, (_, viewer) in list(self._entries.items()):
+            if drop(digest, viewer):
+                del self._entries[digest]
+        self.pending.clear()
         self.generation += 1
 
+    def forget_user(self, user_hex: str) -> None:
+        """One user's viewers (a login, a lock or a role assignment touches only them)."""
+        self.forget(
+            lambda _, viewer: (
+                viewer is not None and viewer.user_id is not None and viewer.user_id.hex == user_hex
+            )
+        )
+
     def on_events(self, events: list[Event]) -> None:
-        if any(e.kind is ChangeKind.RESYNC or e.topic.startswith(_TOPICS) for e in events):
-            self.clear()
+        for event in events:
+            if event.kind is ChangeKind.RESYNC or event.topic.startswith(ROLE_TOPIC):
+                self.clear()  # a role's scopes reach every user holding it
+            elif event.topic.startswith(USER_TOPIC):
+                self.forget_user(event.subject)

@@ -114,7 +114,7 @@ class Renderer:
         if isinstance(field, ToOneField):
             return pair(field.key, self.by_id(field.selection, f"{parent_alias}.{field.column}"))
         if isinstance(field, ConnectionField):
-            return pair(field.key, Connection(self, field, parent_alias).render())
+            return pair(field.key, ConnectionRenderer(self, field, parent_alias).render())
         raise TypeError(f"not a field of an object: {field!r}")
 
     def column(self, column: Column, alias: str, type_name: str) -> str:
@@ -130,7 +130,7 @@ class Renderer:
         )
 
 
-class Connection:
+class ConnectionRenderer:
     """One connection field: the forward window (``first``, ``after``) of a sort."""
 
     def __init__(self, renderer: Renderer, field: ConnectionField, parent_alias: str) -> None:
