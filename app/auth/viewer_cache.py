@@ -1,10 +1,10 @@
 """Recently resolved viewers, kept for a second, so a burst of requests with one token costs
 one session lookup and one grants query instead of one each.
 
-What may go stale is bounded: a user or role change committed in this process clears the cache
-at once (before the mutation answers), one committed elsewhere clears it when the broker
-delivers the event, and anything else - a session revoked through another process while the
-broker is down - lasts at most ``ttl`` seconds, as for websocket re-checks.
+What may go stale is bounded: a user or role change committed in this process evicts the
+entries it touches at once (before the mutation answers), one committed elsewhere when the
+broker delivers its event, and what has no event - a session ended through another process,
+or an event lost while Redis was away - lasts at most ``ttl`` seconds, as websocket re-checks.
 """
 
 from __future__ import annotations
