@@ -244,6 +244,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         except Exception:
             # The resolvers answer instead - with the error masked, if it happens there too.
             state.pop("viewer", None)
+            compiled.failed += 1
             logger.exception("the compiled read failed; answering through the resolvers")
             return None
 

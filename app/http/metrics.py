@@ -21,5 +21,9 @@ async def metrics(request: Request) -> PlainTextResponse:
         "# HELP contentgraph_compiled_reads_total Queries answered by one compiled statement.",
         "# TYPE contentgraph_compiled_reads_total counter",
         f"contentgraph_compiled_reads_total {compiled.answered if compiled else 0}",
+        "# HELP contentgraph_compiled_read_failures_total Compiled reads that failed and were "
+        "answered by the resolvers instead.",
+        "# TYPE contentgraph_compiled_read_failures_total counter",
+        f"contentgraph_compiled_read_failures_total {compiled.failed if compiled else 0}",
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

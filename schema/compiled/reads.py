@@ -60,6 +60,9 @@ class CompiledReads:
         self._plans: OrderedDict[tuple[str, str | None], object] = OrderedDict()
         #: Operations answered by the compiled path (for /metrics and the differential test).
         self.answered = 0
+        #: Operations the compiled path took on and then failed (each a bug of this path: the
+        #: resolvers answered instead). The differential test requires none.
+        self.failed = 0
 
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
         """The plan for a document, compiled once; None when it must run the normal way."""

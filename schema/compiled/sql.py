@@ -140,7 +140,13 @@ class ConnectionRenderer:
         sort_name, self.after = shaped
         self.sort = next(s for s in field.listing.sorts.values() if s.name == sort_name)
         self.table = quote(field.target.table)
-        self.limit = renderer.param((field.slot, "limit"))
+
+    @property
+    def limit(self) -> str:
+        """The page size's placeholder, numbered only once a part really uses it: a
+        connection selecting only ``totalCount`` has no page, and PostgreSQL refuses a
+        statement that is passed a parameter it never uses."""
+        return self.r.param((self.field.slot, "limit"))
 
     def render(self) -> str:
         parts = [self.part(p) for p in self.field.parts]
