@@ -10,7 +10,7 @@ the waiter that saw it, so here it is only marked as retrieved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -26,3 +26,13 @@ def shared(work: Awaitable[T]) -> asyncio.Future[T]:
     future = asyncio.ensure_future(work)
     future.add_done_callback(_observe)
     return future
+
+
+async def uncancelled(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end even if the caller is cancelled (its result then goes unused).
+
+    For database work a resolver starts: graphql-core cancels a failing field's siblings, and
+    cancelled midway a connection is invalidated, or - while asyncpg is still connecting -
+    leaves a future whose error nobody retrieves.
+    """
+    return await asyncio.shield(shared(work))

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.db import paging
 from app.db.database import Database
 from app.db.paging import InvalidCursor, InvalidWindow, Page, SortKey, Window
-from app.shared_tasks import shared
+from app.shared_tasks import shared, uncancelled
 from schema.errors import BadUserInput
 
 NodeT = TypeVar("NodeT")
@@ -88,6 +88,9 @@ class QuerySource(Generic[RowT]):
             raise BadUserInput(str(exc), argument="after/before") from None
 
     async def total_count(self) -> int:
+        return await uncancelled(self._count())
+
+    async def _count(self) -> int:
         async with self.db.session() as session:
             return await paging.count(session, self.statement)
 
@@ -95,6 +98,9 @@ class QuerySource(Generic[RowT]):
         cursor = self.window.after if self.window.forward else self.window.before
         if cursor is None:
             return False
+        return await uncancelled(self._exists_behind(cursor))
+
+    async def _exists_behind(self, cursor: str) -> bool:
         async with self.db.session() as session:
             return await paging.exists_behind(
                 session, self.statement, self.sort, cursor, forward=self.window.forward

@@ -15,6 +15,7 @@ from app.db.models import Photo as PhotoRow
 from app.db.paging import InvalidCursor, Page, Window
 from app.services.albums import PHOTO_SORTS
 from app.services.albums import PhotoOrder as PhotoOrderValue
+from app.shared_tasks import uncancelled
 from schema.context import Context, Info
 from schema.errors import BadUserInput
 from schema.ids import to_global_id
@@ -53,6 +54,9 @@ class AlbumPhotosSource:
         cursor = self.window.after if self.window.forward else self.window.before
         if cursor is None:
             return False
+        return await uncancelled(self._exists_behind(cursor))
+
+    async def _exists_behind(self, cursor: str) -> bool:
         statement = select(PhotoRow).where(PhotoRow.album_id == self.album_id)
         async with self.context.db.session() as session:
             return await paging.exists_behind(
