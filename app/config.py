@@ -62,9 +62,24 @@ class Settings(BaseSettings):
     page_size_default: Annotated[int, Field(ge=1, le=1000)] = 20
     page_size_max: Annotated[int, Field(ge=1, le=1000)] = 100
     max_query_depth: Annotated[int, Field(ge=2, le=100)] = 12
-    max_query_tokens: Annotated[int, Field(ge=100)] = 5000
+    # Parsing and validating cost up to ~31 us a token on the 2-core development machine
+    # (bench/hostile.py): 1,000 tokens keep any document under 50 ms.
+    max_query_tokens: Annotated[int, Field(ge=100)] = 1000
     max_aliases: Annotated[int, Field(ge=1)] = 50
     max_query_nodes: Annotated[int, Field(ge=1)] = 10_000
+    max_query_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=32 * 1024, description="Largest GraphQL document (query text) accepted"
+    )
+    operation_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Queries and subscription events running longer are stopped",
+    )
+    ws_max_connections_per_address: Annotated[int, Field(ge=1)] = 50
+    ws_max_anonymous_connections_per_address: Annotated[int, Field(ge=1)] = 10
+    ws_max_subscriptions: Annotated[int, Field(ge=1)] = 100
+    ws_max_anonymous_subscriptions: Annotated[int, Field(ge=1)] = 10
     graphiql: bool = True
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10

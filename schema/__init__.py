@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 
 from app.config import Settings
 from schema.context import OperationContext
-from schema.cost import NodeLimit
 from schema.errors import ErrorCodes
+from schema.execution import executor_with_deadline
+from schema.limits import DocumentGuard, Documents, Limits
 from schema.mutations.albums import AlbumMutations
 from schema.mutations.auth import AuthMutations
 from schema.mutations.contacts import ContactMutations
@@ -51,40 +44,45 @@ class Mutation(
 
 
 class Schema(strawberry.Schema):
-    #: The limiters' validation rules, for validating outside Strawberry (schema.compiled).
-    limit_rules: list[Any]
+    #: Parsing and validation under the limits, shared with the compiled read path.
+    documents: Documents
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Client mistakes are not server errors: ErrorCodes logs only the unexpected ones."""
 
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        """Parse under the limits (and from the cache) before Strawberry's parse step, which
+        then finds the document made. Strawberry reports an error raised here as a result on
+        every transport; one raised from an extension's parse hook escapes its websocket
+        path."""
+        if context.graphql_document is None and context.query:
+            try:
+                context.graphql_document = self.documents.parse(context.query)
+            except GraphQLError as error:
+                context.pre_execution_errors = [error]
+                return PreExecutionError(data=None, errors=[error])
+        return await super()._prepare_operation_async(context, extensions_runner)
+
 
 def build_schema(settings: Settings) -> Schema:
-    limit_rules = [
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-    ]
+    documents: Documents | None = None
+
+    def guard() -> DocumentGuard:
+        assert documents is not None
+        return DocumentGuard(documents)
+
     schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
-        extensions=[
-            OperationContext,
-            ErrorCodes,
-            lambda: ParserCache(maxsize=1024),
-            # The limiters' rule classes are built once: ValidationCache keys on the rules, and
-            # a fresh QueryDepthLimiter per request made a fresh rule class - every request
-            # missed the cache and re-validated (47% of a small query's time).
-            lambda: AddValidationRules(limit_rules),
-            lambda: ValidationCache(maxsize=1024),
-            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-            lambda: NodeLimit(
-                max_nodes=settings.max_query_nodes, default_page_size=settings.page_size_default
-            ),
-        ],
+        execution_context_class=executor_with_deadline(settings.operation_timeout_seconds),
+        extensions=[OperationContext, ErrorCodes, guard],
     )
-    schema.limit_rules = limit_rules
+    documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))
     return schema

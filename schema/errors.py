@@ -15,6 +15,8 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from app.failures import is_unavailable
+
 logger = logging.getLogger("contentgraph.graphql")
 
 
@@ -29,6 +31,9 @@ class ErrorCode(StrEnum):
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     RATE_LIMITED = "RATE_LIMITED"
     SLOW_CONSUMER = "SLOW_CONSUMER"
+    OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -87,26 +92,48 @@ class ErrorCodes(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [self._classify(error) for error in errors]
+        classify(self.execution_context.result)
 
-    def _classify(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None:
-            # graphql-core's own errors at execution time: variable coercion and friends.
-            _tag([error], ErrorCode.BAD_USER_INPUT)
-            return error
-        if isinstance(original, ClientError | GraphQLError):
-            _tag([error], ErrorCode.BAD_USER_INPUT)
-            return error
-        logger.error(
-            "unexpected error resolving %s", ".".join(map(str, error.path or ())), exc_info=original
-        )
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Every result of a stream - each subscription event - is classified and masked
+        like an HTTP response, not only the first."""
+        classify(result)
+        yield
+
+
+def classify(result: Any) -> None:
+    errors = getattr(result, "errors", None)
+    if result is not None and errors:
+        result.errors = [_classified(error) for error in errors]
+
+
+def _classified(error: GraphQLError) -> GraphQLError:
+    if error_code(error) is not None:
+        return error  # already classified (a stream's results pass here twice)
+    original = error.original_error
+    if original is None or isinstance(original, ClientError | GraphQLError):
+        # graphql-core's own errors at execution time (variable coercion and friends), and
+        # the errors we raise for the client.
+        _tag([error], ErrorCode.BAD_USER_INPUT)
+        return error
+    where = ".".join(map(str, error.path or ())) or "the operation"
+    if is_unavailable(original):
+        logger.warning("a dependency is unavailable (resolving %s): %s", where, _one_line(original))
         return GraphQLError(
-            "Internal server error",
+            "the service is temporarily unavailable; try again shortly",
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+            extensions={"code": ErrorCode.SERVICE_UNAVAILABLE.value},
         )
+    logger.error("unexpected error resolving %s", where, exc_info=original)
+    return GraphQLError(
+        "Internal server error",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

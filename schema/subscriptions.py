@@ -20,6 +20,7 @@ from app.storage.entities import ENTITIES
 from schema.context import Context, Info
 from schema.errors import BadUserInput, ClientError, ErrorCode
 from schema.ids import decode_global_id, to_global_id
+from schema.limits.nodes import MAX_ITEMS, PAGE
 from schema.loaders import Loaders
 from schema.permissions import require_scope
 from schema.types.album import Album
@@ -59,9 +60,14 @@ class AlbumEvent:
         row = await info.context.loaders.album.load(self.key)
         return Album.from_row(row) if row is not None else None
 
-    @strawberry.field(description="The photos concerned as they are now (deleted ones omitted).")
+    @strawberry.field(
+        description="The photos concerned as they are now (deleted ones omitted), at most "
+        "the largest page size (PAGE_SIZE_MAX); `photoIds` lists them all.",
+        metadata={MAX_ITEMS: PAGE},
+    )
     async def photos(self, info: Info) -> list[Photo]:
-        rows = [await info.context.loaders.photo.load(k) for k in self.photo_keys]
+        keys = self.photo_keys[: info.context.settings.page_size_max]
+        rows = await info.context.loaders.photo.load_many(keys)  # one batch
         return [Photo.from_row(row) for row in rows if row is not None]
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from strawberry.extensions import ParserCache
 
 import schema.queries
+from schema.limits import DocumentGuard
 from tests.conftest import as_admin
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -331,14 +331,19 @@ def _nested(levels: int) -> str:
     return f'{{ node(id: "x") {{ ... on Album {{ {inner} }} }} }}'
 
 
+def limit_of(response: httpx.Response) -> str:
+    return str(response.json()["errors"][0]["extensions"]["limit"])
+
+
 @pytest.mark.parametrize(("accept", "status"), STATUS_BY_MEDIA_TYPE)
-async def test_depth_limit_refusal_is_validation_failed(
+async def test_depth_limit_refusal_is_too_complex(
     client: httpx.AsyncClient, app: Starlette, accept: str, status: int
 ) -> None:
     assert app.state.settings.max_query_depth == 12
     response = await post(client, {"query": _nested(4)}, accept=accept)
-    assert_request_error(response, status, "GRAPHQL_VALIDATION_FAILED")
-    assert "exceeds maximum operation depth of 12" in response.json()["errors"][0]["message"]
+    assert_request_error(response, status, "QUERY_TOO_COMPLEX")
+    assert limit_of(response) == "depth"
+    assert "at most 12 are allowed" in response.json()["errors"][0]["message"]
 
 
 async def test_depth_within_limit_executes(client: httpx.AsyncClient) -> None:
@@ -348,23 +353,35 @@ async def test_depth_within_limit_executes(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(("accept", "status"), STATUS_BY_MEDIA_TYPE)
-async def test_alias_limit_refusal_is_validation_failed(
+async def test_alias_limit_refusal_is_too_complex(
     client: httpx.AsyncClient, app: Starlette, accept: str, status: int
 ) -> None:
     count = app.state.settings.max_aliases + 1
     aliases = " ".join(f"a{index}: __typename" for index in range(count))
     response = await post(client, {"query": f"{{ {aliases} }}"}, accept=accept)
-    assert_request_error(response, status, "GRAPHQL_VALIDATION_FAILED")
-    assert "aliases" in response.json()["errors"][0]["message"]
+    assert_request_error(response, status, "QUERY_TOO_COMPLEX")
+    assert limit_of(response) == "aliases"
 
 
 @pytest.mark.parametrize(("accept", "status"), STATUS_BY_MEDIA_TYPE)
-async def test_token_limit_refusal_is_parse_failed(
+async def test_token_limit_refusal_is_too_complex(
     client: httpx.AsyncClient, app: Starlette, accept: str, status: int
 ) -> None:
     fields = " __typename" * app.state.settings.max_query_tokens
     response = await post(client, {"query": f"{{{fields} }}"}, accept=accept)
-    assert_request_error(response, status, "GRAPHQL_PARSE_FAILED")
+    assert_request_error(response, status, "QUERY_TOO_COMPLEX")
+    assert limit_of(response) == "tokens"
+
+
+@pytest.mark.parametrize(("accept", "status"), STATUS_BY_MEDIA_TYPE)
+async def test_document_size_limit_refusal_is_too_complex(
+    client: httpx.AsyncClient, app: Starlette, accept: str, status: int
+) -> None:
+    """Comments and strings are lexed a character at a time: bytes are bounded too."""
+    padding = "#" + "x" * app.state.settings.max_query_bytes + "\n"
+    response = await post(client, {"query": f"{padding}{{ __typename }}"}, accept=accept)
+    assert_request_error(response, status, "QUERY_TOO_COMPLEX")
+    assert limit_of(response) == "bytes"
 
 
 # Field errors: execution ran, so there is data and the status is 200 under either type
@@ -438,11 +455,11 @@ async def test_unexpected_exception_before_execution_is_masked_and_logged(
 ) -> None:
     """An extension failing outside execution is our fault: masked, logged, never a 400."""
 
-    def explode(self: ParserCache) -> Iterator[None]:
+    def explode(self: DocumentGuard) -> Iterator[None]:
         raise RuntimeError("secret detail")
         yield
 
-    monkeypatch.setattr(ParserCache, "on_parse", explode)
+    monkeypatch.setattr(DocumentGuard, "on_validate", explode)
     monkeypatch.setattr(app.state.graphql, "compiled", None)  # Strawberry's pipeline
     with caplog.at_level(logging.ERROR, logger="contentgraph.graphql"):
         response = await client.post("/graphql", json=TYPENAME, headers={"accept": accept})

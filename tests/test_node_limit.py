@@ -38,6 +38,7 @@ async def test_nested_pages_multiply_and_are_refused_past_the_limit(
     (error,) = response.json()["errors"]
     assert error["extensions"] == {
         "code": "QUERY_TOO_COMPLEX",
+        "limit": "nodes",
         "estimatedNodes": 100 + 100 * 100,
         "maxNodes": 10_000,
     }
@@ -66,18 +67,18 @@ async def test_fragments_and_aliases_count_too(client: httpx.AsyncClient) -> Non
     assert response.json()["errors"][0]["extensions"]["estimatedNodes"] == 2 * (100 + 6000)
 
 
-async def test_validation_is_cached_across_requests(client: httpx.AsyncClient) -> None:
-    """The depth and alias limiters add validation rules; built per request, they made every
-    request miss the validation cache (half of a small query's time went to re-validating)."""
-    from strawberry.extensions.validation_cache import _get_validate_cache
-
-    cache: Any = _get_validate_cache(1024)  # an lru_cache wrapper
+async def test_validation_is_cached_across_requests(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Each document text is validated once: the limits' rules are built once, and the
+    compiled path and the resolvers share the cache."""
+    documents = app.state.graphql.schema.documents
     # `me` keeps it on Strawberry's path (the compiled path validates once per document)
     query = "query CacheProbe { contacts(first: 3) { totalCount } me { id } }"
     await _post(client, query)
-    before = cache.cache_info()
+    before = documents.cache_info()
     for _ in range(3):
         assert (await _post(client, query)).status_code == 200
-    after = cache.cache_info()
+    after = documents.cache_info()
     assert after.hits - before.hits == 3
     assert after.misses == before.misses

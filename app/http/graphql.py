@@ -129,7 +129,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if services.settings.compiled_reads and services.db.json_reads is not None:
             self.compiled = CompiledReads(
                 schema=schema._schema,
-                validation_rules=schema.limit_rules,
+                documents=schema.documents,
                 settings=services.settings,
                 db=services.db,
                 signer=services.signer,
@@ -382,10 +382,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise HTTPException(400, f"the request is not valid JSON: {exc}") from None
 
 
+#: Errors without a path that nonetheless come from execution: the operation started.
+_EXECUTION_CODES = frozenset({ErrorCode.OPERATION_TIMEOUT.value})
+
+
 def _is_request_error(result: ExecutionResult) -> bool:
     """Parse, validation and variable errors: execution never started, so no field has a path."""
     errors = result.errors or []
-    return result.data is None and bool(errors) and all(error.path is None for error in errors)
+    return (
+        result.data is None
+        and bool(errors)
+        and all(error.path is None for error in errors)
+        and not any(error_code(error) in _EXECUTION_CODES for error in errors)
+    )
 
 
 def _with_code(error: GraphQLError) -> GraphQLError:

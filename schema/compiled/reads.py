@@ -13,13 +13,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from graphql import (
-    GraphQLError,
-    GraphQLSchema,
-    parse,
-    specified_rules,
-    validate,
-)
+from graphql import GraphQLError, GraphQLSchema
 from graphql.execution.values import get_argument_values, get_variable_values
 
 from app.auth.viewer import Viewer
@@ -31,9 +25,9 @@ from schema.compiled.compiler import Unsupported, compile_operation, select_oper
 from schema.compiled.markers import Cursors, FileUrls
 from schema.compiled.plan import Binding, Plan
 from schema.compiled.sql import Renderer
-from schema.cost import estimate_nodes
 from schema.errors import BadUserInput
 from schema.ids import decode_global_id
+from schema.limits import Documents
 
 logger = logging.getLogger("contentgraph.compiled")
 
@@ -48,13 +42,13 @@ class CompiledReads:
         self,
         *,
         schema: GraphQLSchema,
-        validation_rules: list[Any],
+        documents: Documents,
         settings: Settings,
         db: Database,
         signer: UrlSigner,
     ) -> None:
         self.schema, self.settings, self.db = schema, settings, db
-        self.rules = [*specified_rules, *validation_rules]
+        self.documents = documents
         self.urls = FileUrls(signer)
         self.cursors = Cursors()
         self._plans: OrderedDict[tuple[str, str | None], object] = OrderedDict()
@@ -79,10 +73,10 @@ class CompiledReads:
 
     def _compile(self, query: str, operation_name: str | None) -> object:
         try:
-            document = parse(query, max_tokens=self.settings.max_query_tokens)
+            document = self.documents.parse(query)
         except GraphQLError:
             return _NOT_COMPILED
-        if validate(self.schema, document, self.rules):
+        if self.documents.validate(query):
             return _NOT_COMPILED
         operation = select_operation(document, operation_name)
         if operation is None:
@@ -165,14 +159,10 @@ class CompiledReads:
                 shape.append((sort.name, window.after is not None))
         except (GraphQLError, BadUserInput, InvalidWindow, InvalidCursor, ValueError):
             return None
-        if plan.has_connections:
-            estimated = estimate_nodes(
-                self.schema,
-                plan.document,
-                operation_name,
-                raw_variables,  # as NodeLimit sees them
-                self.settings.page_size_default,
-            )
-            if estimated > self.settings.max_query_nodes:
-                return None
+        if plan.has_connections and self.documents.node_errors(
+            plan.document,
+            operation_name,
+            raw_variables,  # as the resolvers' path sees them
+        ):
+            return None
         return tuple(shape), params
