@@ -104,9 +104,28 @@ def _progress(description: str, total: int | None) -> Any:
     return tqdm(total=total, desc=description, unit=" files", disable=not sys.stderr.isatty())
 
 
+FSCK_HELP = """\
+Check that file rows and blobs agree. Exit 1 if there is a fault:
+  dangling rows          a row whose blob is missing (its file cannot be served)
+  size/hash mismatches   a blob whose bytes are not what its row says (--verify re-hashes)
+  orphan blobs           a blob no row records, older than the grace period: possibly a
+                         lost row (a restored database, a manual delete), so look before
+                         `contentgraph gc` removes it
+Reported, and exit 0 when nothing else is found:
+  in flight              orphan blobs and uploads in .tmp younger than the grace period:
+                         an upload that may still commit, or that a crash interrupted just
+                         now (what gc keeps too)
+  abandoned uploads      files in .tmp older than the grace period: uploads that never
+                         finished. No row can point at a temp file, so they are waste, not
+                         disagreement: `contentgraph gc` removes them.
+"""
+
+
 def _fsck(settings: Settings, args: argparse.Namespace) -> int:
     from app.container import build_services
     from app.storage.consistency import count_rows, fsck
+
+    grace = settings.gc_grace_seconds if args.grace is None else args.grace
 
     async def run() -> int:
         services = build_services(settings)
@@ -114,7 +133,11 @@ def _fsck(settings: Settings, args: argparse.Namespace) -> int:
             rows = await count_rows(services.db)
             with _progress("checking", rows or None) as bar:
                 report = await fsck(
-                    services.db, services.files.blobs, verify_hashes=args.verify, tick=bar.update
+                    services.db,
+                    services.files.blobs,
+                    grace_seconds=grace,
+                    verify_hashes=args.verify,
+                    tick=bar.update,
                 )
         finally:
             await services.close()
@@ -125,6 +148,14 @@ def _fsck(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.orphan_blobs} orphan blobs, {report.size_mismatches} size mismatches, "
             f"{report.hash_mismatches} hash mismatches"
             + ("" if args.verify else " (hashes not verified: --verify)")
+        )
+        print(
+            f"in flight, younger than {grace:g} s (not faults): {report.young_orphans} orphan "
+            f"blobs, {report.temp_in_flight} uploads in .tmp"
+        )
+        print(
+            f"abandoned uploads in .tmp, older than {grace:g} s: {report.temp_abandoned} "
+            "(not a fault: contentgraph gc removes them)"
         )
         return 0 if report.clean else 1
 
@@ -185,8 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     createuser.set_defaults(handler=_createuser)
 
-    fsck = commands.add_parser("fsck", help="check that file rows and blobs agree")
+    fsck = commands.add_parser(
+        "fsck",
+        help="check that file rows and blobs agree (exit 1 on a fault)",
+        description=FSCK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fsck.add_argument("--verify", action="store_true", help="re-hash every blob (slow)")
+    fsck.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="age in seconds below which orphans and temp files count as in flight "
+        "(default GC_GRACE_SECONDS, as for gc)",
+    )
     fsck.set_defaults(handler=_fsck)
 
     gc = commands.add_parser("gc", help="remove orphan blobs and abandoned uploads")
