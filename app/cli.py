@@ -1,4 +1,10 @@
-"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc."""
+"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc.
+
+Exit codes: 0 done; 1 the command ran and found a problem (fsck: a fault; createuser: the name
+or password was refused); 2 refused to run - invalid configuration or arguments, or a start-up
+check failed (database, schema, Redis, files root, connection budget), said in one line on
+standard error (LOG_LEVEL=DEBUG adds the traceback); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ import asyncio
 import getpass
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from app.config import ConfigurationError, Settings, load_settings
+from app.config import ConfigurationError, LogLevel, Settings, load_settings
+
+REFUSED = 2
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -23,25 +32,34 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.migrate import downgrade, upgrade
+    from app import preflight
 
-    if args.revision.startswith("-") or args.downgrade:
-        asyncio.run(downgrade(settings, args.revision))
-    else:
-        asyncio.run(upgrade(settings, args.revision))
+    async def run() -> None:
+        await preflight.before_migrating(settings)
+        down = args.revision.startswith("-") or args.downgrade
+        await preflight.migrate(settings, args.revision, down=down)
+
+    asyncio.run(run())
     return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app import preflight
+
+    if args.workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
     if args.workers > 1 and not settings.redis_url:
         raise ConfigurationError(
             "--workers > 1 needs REDIS_URL: the in-process cache and pub/sub serve one process"
         )
     settings.secret()  # create (embedded) or require (production) the key before serving
-    if args.migrate:
-        _migrate(settings, argparse.Namespace(revision="head", downgrade=False))
+    # Every dependency is tried before "serving" is announced and before uvicorn starts: a
+    # failure is one line naming the cause and the fix, not a traceback from the lifespan.
+    asyncio.run(
+        preflight.before_serving(settings, workers=args.workers, migrate_first=args.migrate)
+    )
     host = args.host or settings.host
     port = args.port or settings.port
     logging.getLogger("contentgraph").info(
@@ -60,11 +78,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _createuser(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.auth.bootstrap import create_admin, generate_password
     from app.auth.passwords import Passwords
     from app.db.database import Database
     from app.services.errors import ValidationFailed
 
+    asyncio.run(preflight.before_commands(settings))  # before asking for a password
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         shown = False
@@ -122,12 +142,14 @@ Reported, and exit 0 when nothing else is found:
 
 
 def _fsck(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.container import build_services
     from app.storage.consistency import count_rows, fsck
 
     grace = settings.gc_grace_seconds if args.grace is None else args.grace
 
     async def run() -> int:
+        await preflight.before_commands(settings)
         services = build_services(settings)
         try:
             rows = await count_rows(services.db)
@@ -163,12 +185,14 @@ def _fsck(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.container import build_services
     from app.storage.consistency import gc
 
     grace = settings.gc_grace_seconds if args.grace is None else args.grace
 
     async def run() -> int:
+        await preflight.before_commands(settings)
         services = build_services(settings)
         try:
             with _progress("collecting", None) as bar:
@@ -239,17 +263,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse(exc: BaseException, settings: Settings | None, line: str | None = None) -> int:
+    """One line on stderr; the traceback too, but only for someone who asked (DEBUG)."""
+    if settings is not None and settings.log_level is LogLevel.DEBUG:
+        traceback.print_exception(exc)
+    print(f"contentgraph: {line or exc}", file=sys.stderr)
+    return REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         _configure_logging(settings)
         return int(args.handler(settings, args))
     except ConfigurationError as exc:
-        print(f"contentgraph: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(exc, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # The database or Redis failing midway (not at a check) gets the same one line.
+        from app.preflight import explain
+
+        refusal = explain(exc, settings) if settings is not None else None
+        if refusal is None:
+            raise
+        return _refuse(exc, settings, str(refusal))
 
 
 if __name__ == "__main__":
