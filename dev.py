@@ -59,8 +59,24 @@ def ensure_environment() -> None:
     STAMP.write_text(_fingerprint())
 
 
-def run(*command: str) -> int:
+def call(*command: str) -> int:
+    """Run a step and return its exit code (for commands made of several steps)."""
     return subprocess.run(command, cwd=ROOT).returncode
+
+
+def become(*command: str) -> int:
+    """Replace this process with the command (POSIX), so it has our PID.
+
+    A child would outlive us: `kill <pid>` (SIGTERM) stops only this script, and the server it
+    started keeps the port. Exec'd, the signal reaches the server itself, and its exit code is
+    ours. Windows has no exec that keeps the PID: there the command runs as a child.
+    """
+    if os.name != "posix":
+        return call(*command)
+    os.chdir(ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], list(command))
 
 
 def main(argv: list[str]) -> int:
@@ -70,17 +86,18 @@ def main(argv: list[str]) -> int:
     ensure_environment()
     action, rest = argv[0], argv[1:]
     if action == "run":
-        return run(str(BIN / "contentgraph"), "serve", "--migrate", *rest)
+        # `-m app.cli` from ROOT runs this checkout's code, even with a .venv shared by another.
+        return become(str(PYTHON), "-m", "app.cli", "serve", "--migrate", *rest)
     if action == "test":
-        return run(str(PYTHON), "-m", "pytest", *rest)
+        return become(str(PYTHON), "-m", "pytest", *rest)
     if action == "bench":
         if not rest:
             print("which benchmark? e.g. python3 dev.py bench upload")
             return 2
-        return run(str(PYTHON), "-m", f"bench.{rest[0]}", *rest[1:])
-    status = run(str(PYTHON), "-m", "ruff", "check", ".")
-    status |= run(str(PYTHON), "-m", "ruff", "format", "--check", ".")
-    return status | run(str(PYTHON), "-m", "mypy", "app", "schema", "tests", "bench")
+        return become(str(PYTHON), "-m", f"bench.{rest[0]}", *rest[1:])
+    status = call(str(PYTHON), "-m", "ruff", "check", ".")
+    status |= call(str(PYTHON), "-m", "ruff", "format", "--check", ".")
+    return status | call(str(PYTHON), "-m", "mypy", "app", "schema", "tests", "bench")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,10 @@
-"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc."""
+"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc.
+
+Exit codes: 0 done; 1 the command ran and found a problem (fsck: a fault; createuser: the name
+or password was refused); 2 refused to run - invalid configuration or arguments, or a start-up
+check failed (database, schema, Redis, files root, connection budget), said in one line on
+standard error (LOG_LEVEL=DEBUG adds the traceback); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ import asyncio
 import getpass
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from app.config import ConfigurationError, Settings, load_settings
+from app.config import ConfigurationError, LogLevel, Settings, load_settings
+
+REFUSED = 2
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -23,25 +32,34 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from app.db.migrate import downgrade, upgrade
+    from app import preflight
 
-    if args.revision.startswith("-") or args.downgrade:
-        asyncio.run(downgrade(settings, args.revision))
-    else:
-        asyncio.run(upgrade(settings, args.revision))
+    async def run() -> None:
+        await preflight.before_migrating(settings)
+        down = args.revision.startswith("-") or args.downgrade
+        await preflight.migrate(settings, args.revision, down=down)
+
+    asyncio.run(run())
     return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app import preflight
+
+    if args.workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
     if args.workers > 1 and not settings.redis_url:
         raise ConfigurationError(
             "--workers > 1 needs REDIS_URL: the in-process cache and pub/sub serve one process"
         )
     settings.secret()  # create (embedded) or require (production) the key before serving
-    if args.migrate:
-        _migrate(settings, argparse.Namespace(revision="head", downgrade=False))
+    # Every dependency is tried before "serving" is announced and before uvicorn starts: a
+    # failure is one line naming the cause and the fix, not a traceback from the lifespan.
+    asyncio.run(
+        preflight.before_serving(settings, workers=args.workers, migrate_first=args.migrate)
+    )
     host = args.host or settings.host
     port = args.port or settings.port
     logging.getLogger("contentgraph").info(
@@ -60,11 +78,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _createuser(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.auth.bootstrap import create_admin, generate_password
     from app.auth.passwords import Passwords
     from app.db.database import Database
     from app.services.errors import ValidationFailed
 
+    asyncio.run(preflight.before_commands(settings))  # before asking for a password
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         shown = False
@@ -104,17 +124,42 @@ def _progress(description: str, total: int | None) -> Any:
     return tqdm(total=total, desc=description, unit=" files", disable=not sys.stderr.isatty())
 
 
+FSCK_HELP = """\
+Check that file rows and blobs agree. Exit 1 if there is a fault:
+  dangling rows          a row whose blob is missing (its file cannot be served)
+  size/hash mismatches   a blob whose bytes are not what its row says (--verify re-hashes)
+  orphan blobs           a blob no row records, older than the grace period: possibly a
+                         lost row (a restored database, a manual delete), so look before
+                         `contentgraph gc` removes it
+Reported, and exit 0 when nothing else is found:
+  in flight              orphan blobs and uploads in .tmp younger than the grace period:
+                         an upload that may still commit, or that a crash interrupted just
+                         now (what gc keeps too)
+  abandoned uploads      files in .tmp older than the grace period: uploads that never
+                         finished. No row can point at a temp file, so they are waste, not
+                         disagreement: `contentgraph gc` removes them.
+"""
+
+
 def _fsck(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.container import build_services
     from app.storage.consistency import count_rows, fsck
 
+    grace = settings.gc_grace_seconds if args.grace is None else args.grace
+
     async def run() -> int:
+        await preflight.before_commands(settings)
         services = build_services(settings)
         try:
             rows = await count_rows(services.db)
             with _progress("checking", rows or None) as bar:
                 report = await fsck(
-                    services.db, services.files.blobs, verify_hashes=args.verify, tick=bar.update
+                    services.db,
+                    services.files.blobs,
+                    grace_seconds=grace,
+                    verify_hashes=args.verify,
+                    tick=bar.update,
                 )
         finally:
             await services.close()
@@ -126,18 +171,28 @@ def _fsck(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.hash_mismatches} hash mismatches"
             + ("" if args.verify else " (hashes not verified: --verify)")
         )
+        print(
+            f"in flight, younger than {grace:g} s (not faults): {report.young_orphans} orphan "
+            f"blobs, {report.temp_in_flight} uploads in .tmp"
+        )
+        print(
+            f"abandoned uploads in .tmp, older than {grace:g} s: {report.temp_abandoned} "
+            "(not a fault: contentgraph gc removes them)"
+        )
         return 0 if report.clean else 1
 
     return asyncio.run(run())
 
 
 def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
     from app.container import build_services
     from app.storage.consistency import gc
 
     grace = settings.gc_grace_seconds if args.grace is None else args.grace
 
     async def run() -> int:
+        await preflight.before_commands(settings)
         services = build_services(settings)
         try:
             with _progress("collecting", None) as bar:
@@ -185,8 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     createuser.set_defaults(handler=_createuser)
 
-    fsck = commands.add_parser("fsck", help="check that file rows and blobs agree")
+    fsck = commands.add_parser(
+        "fsck",
+        help="check that file rows and blobs agree (exit 1 on a fault)",
+        description=FSCK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fsck.add_argument("--verify", action="store_true", help="re-hash every blob (slow)")
+    fsck.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="age in seconds below which orphans and temp files count as in flight "
+        "(default GC_GRACE_SECONDS, as for gc)",
+    )
     fsck.set_defaults(handler=_fsck)
 
     gc = commands.add_parser("gc", help="remove orphan blobs and abandoned uploads")
@@ -196,17 +263,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse(exc: BaseException, settings: Settings | None, line: str | None = None) -> int:
+    """One line on stderr; the traceback too, but only for someone who asked (DEBUG)."""
+    if settings is not None and settings.log_level is LogLevel.DEBUG:
+        traceback.print_exception(exc)
+    print(f"contentgraph: {line or exc}", file=sys.stderr)
+    return REFUSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         _configure_logging(settings)
         return int(args.handler(settings, args))
     except ConfigurationError as exc:
-        print(f"contentgraph: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(exc, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # The database or Redis failing midway (not at a check) gets the same one line.
+        from app.preflight import explain
+
+        refusal = explain(exc, settings) if settings is not None else None
+        if refusal is None:
+            raise
+        return _refuse(exc, settings, str(refusal))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,16 @@ cache and pub/sub, files under ``./files``. Production sets ``DATABASE_URL`` and
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from app.storage.names import ENTITY_NAMES, LIMIT_KEYS
 
 
 class ConfigurationError(Exception):
@@ -139,6 +142,21 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("storage_limits")
+    @classmethod
+    def _check_storage_limits(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """A misspelt entity or key would be ignored for good: refuse it like any bad value."""
+        entities, keys = ", ".join(sorted(ENTITY_NAMES)), ", ".join(sorted(LIMIT_KEYS))
+        for entity, limits in value.items():
+            if entity not in ENTITY_NAMES:
+                raise ValueError(f"unknown storage entity {entity!r} (there are {entities})")
+            for key, limit in limits.items():
+                if key not in LIMIT_KEYS:
+                    raise ValueError(f"{entity}: unknown limit {key!r} (there are {keys})")
+                if limit < 1:
+                    raise ValueError(f"{entity}: {key} must be at least 1, not {limit}")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -201,16 +219,28 @@ class Settings(BaseSettings):
         return key
 
 
+def _where(location: tuple[int | str, ...]) -> str:
+    """``STORAGE_LIMITS.albums.photos.max_bytes``: the variable as it is set, keys as written."""
+    if not location:
+        return "settings"
+    name, *keys = (str(part) for part in location)
+    return ".".join([name.upper(), *keys])
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment; turn pydantic's report into one line a human can act on."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            f"{_where(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:  # a JSON-valued variable (STORAGE_LIMITS) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = field.group(1).upper() if field else "settings"
+        raise ConfigurationError(f"invalid configuration: {name}: not valid JSON") from None
     if settings.secret_key is not None and len(settings.secret_key.get_secret_value()) < 32:
         raise ConfigurationError("invalid configuration: SECRET_KEY: use at least 32 characters")
     return settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import subprocess
@@ -11,11 +12,21 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigurationError, load_settings
+from app.storage.entities import ENTITIES, Limits, limits_for
+from app.storage.names import ALBUMS_PHOTOS, CONTACTS_AVATAR, ENTITY_NAMES, LIMIT_KEYS
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "FILES_ROOT", "SECRET_KEY", "PORT", "VAR_DIR"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "FILES_ROOT",
+        "SECRET_KEY",
+        "PORT",
+        "VAR_DIR",
+        "STORAGE_LIMITS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -54,6 +65,13 @@ def test_database_urls_are_normalised_to_async_drivers(
         ("PORT", "eighty", "PORT"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
         ("SECRET_KEY", "short", "SECRET_KEY"),
+        ("STORAGE_LIMITS", '{"albums.photo": {"max_bytes": 5}}', "unknown storage entity"),
+        ("STORAGE_LIMITS", '{"albums.photos": {"max_byte": 5}}', "unknown limit 'max_byte'"),
+        ("STORAGE_LIMITS", '{"albums.photos": {"max_files": 0}}', "max_files must be at least 1"),
+        ("STORAGE_LIMITS", '{"albums.photos": {"max_files": -3}}', "STORAGE_LIMITS"),
+        ("STORAGE_LIMITS", '{"albums.photos": {"max_bytes": "x"}}', "albums.photos.max_bytes"),
+        ("STORAGE_LIMITS", '{"albums.photos": 5}', "STORAGE_LIMITS"),
+        ("STORAGE_LIMITS", "{albums.photos: 5}", "STORAGE_LIMITS: not valid JSON"),
     ],
 )
 def test_invalid_values_fail_with_one_clear_line(
@@ -65,6 +83,19 @@ def test_invalid_values_fail_with_one_clear_line(
     message = str(raised.value)
     assert fragment in message
     assert "\n" not in message
+
+
+def test_valid_storage_limits_apply_to_their_entity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_LIMITS", '{"albums.photos": {"max_files": 50}}')
+    settings = load_settings()
+    assert limits_for(settings, ALBUMS_PHOTOS).max_files == 50
+    assert limits_for(settings, CONTACTS_AVATAR).max_files == settings.upload_max_files
+
+
+def test_the_names_the_settings_check_are_the_storage_entities() -> None:
+    """STORAGE_LIMITS is checked against app.storage.names, which must match the declarations."""
+    assert frozenset(ENTITIES) == ENTITY_NAMES
+    assert {field.name for field in dataclasses.fields(Limits)} == LIMIT_KEYS
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
@@ -90,6 +121,8 @@ def test_production_requires_an_explicit_secret_key(monkeypatch: pytest.MonkeyPa
         ({"PORT": "0"}, ["serve"], "PORT"),
         ({}, ["serve", "--workers", "2"], "needs REDIS_URL"),
         ({"DATABASE_URL": "postgresql://u@h/db"}, ["serve"], "SECRET_KEY must be set"),
+        ({"STORAGE_LIMITS": '{"album.photos": {"max_files": 9}}'}, ["serve"], "STORAGE_LIMITS"),
+        ({"STORAGE_LIMITS": '{"albums.photos": {"files": 9}}'}, ["gc"], "STORAGE_LIMITS"),
     ],
 )
 def test_cli_refuses_bad_configuration_without_a_traceback(
@@ -109,3 +142,4 @@ def test_cli_refuses_bad_configuration_without_a_traceback(
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "serving" not in result.stdout + result.stderr

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import socket
+import subprocess
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -15,7 +22,9 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from tests import images
+from tests.backends import create_postgres_database, drop_postgres_database
 from tests.conftest import PASSWORD, GraphQLClient, run_cli
+from tests.processes import free_port, kill_group, start_server, wait_healthy
 from tests.test_uploads import SET_AVATAR, blobs, new_contact, set_avatar, temp_files
 
 
@@ -31,10 +40,16 @@ def cli_env(settings: Settings, live_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def fsck(env: dict[str, str]) -> tuple[int, str]:
-    result = run_cli(env, "fsck", "--verify")
+def fsck(env: dict[str, str], *arguments: str) -> tuple[int, str]:
+    result = run_cli(env, "fsck", "--verify", *arguments)
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, result.stdout
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make a file look ``seconds`` old, as if a crash had left it that long ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
 
 
 @pytest.fixture
@@ -95,15 +110,60 @@ async def test_database_failure_after_the_blob_leaves_no_row_and_gc_collects(
     )  # durable before the row: now orphan
 
     env = cli_env(backend_settings, live_env)
+    # Within the grace period the blob may belong to an upload about to commit: not a fault.
     code, report = fsck(env)
-    assert code == 1
-    assert "0 dangling rows, 1 orphan blobs" in report
+    assert code == 0, report
+    assert "0 dangling rows, 0 orphan blobs" in report
+    assert "in flight, younger than 3600 s (not faults): 1 orphan blobs, 0 uploads" in report
+    assert fsck(env, "--grace", "0")[0] == 1  # the same rule as gc's --grace
     young = run_cli(env, "gc")  # within the grace period: kept (it could be in flight)
     assert "removed 0 orphan blobs" in young.stdout
-    collected = run_cli(env, "gc", "--grace", "0")
+
+    (orphan,) = blobs(backend_settings, "contacts.avatar")
+    age(orphan, 2 * 3600)  # past the grace period nothing is in flight: a fault
+    code, report = fsck(env)
+    assert code == 1
+    assert f"orphan blob contacts.avatar/{orphan.name} (" in report
+    assert "bytes, 2 h old)" in report
+    assert "0 dangling rows, 1 orphan blobs" in report
+    assert "in flight, younger than 3600 s (not faults): 0 orphan blobs" in report
+    collected = run_cli(env, "gc")
     assert "removed 1 orphan blobs" in collected.stdout, collected.stdout
     assert blobs(backend_settings, "contacts.avatar") == []
     assert fsck(env)[0] == 0
+
+
+async def test_fsck_reports_uploads_in_tmp_in_flight_and_abandoned_without_failing(
+    backend_settings: Settings, live_env: dict[str, str]
+) -> None:
+    env = cli_env(backend_settings, live_env)
+    temp = backend_settings.files_root / ".tmp"
+    temp.mkdir(parents=True)
+    try:
+        receiving = temp / uuid.uuid4().hex
+        receiving.write_bytes(b"an upload being received")
+        age(receiving, 60)
+        abandoned = temp / uuid.uuid4().hex
+        abandoned.write_bytes(b"an upload a crash cut short")
+        age(abandoned, 2 * 3600)
+
+        code, report = fsck(env)
+        assert code == 0, report
+        assert "0 dangling rows, 0 orphan blobs" in report
+        assert "(not faults): 0 orphan blobs, 1 uploads in .tmp" in report
+        assert "abandoned uploads in .tmp, older than 3600 s: 1 (not a fault: " in report
+        assert "contentgraph gc removes them)" in report
+        assert "abandoned uploads in .tmp, older than 30 s: 2" in fsck(env, "--grace", "30")[1]
+
+        collected = run_cli(env, "gc")
+        assert "and 1 abandoned uploads" in collected.stdout, collected.stdout
+        assert not abandoned.exists()
+        code, report = fsck(env)
+        assert code == 0
+        assert "1 uploads in .tmp" in report
+        assert "older than 3600 s: 0" in report
+    finally:
+        shutil.rmtree(temp)  # the database is shared by the session: leave its files clean
 
 
 async def test_concurrent_avatar_uploads_one_wins_and_nothing_is_left_over(
@@ -204,3 +264,75 @@ async def test_a_client_that_disconnects_mid_upload_leaves_nothing(
     run_cli(live_env, "gc", "--grace", "0")
     remaining = await asyncio.to_thread(lambda: [p for p in files_root.rglob("*") if p.is_file()])
     assert remaining == []
+
+
+async def test_fsck_right_after_a_kill_9_mid_upload_finds_no_fault(
+    tmp_path: Path, live_env: dict[str, str]
+) -> None:
+    """Killed between placing the blob and committing its row: what is left is in flight.
+
+    A trigger holds the row's INSERT, so the server is killed exactly there; fsck must accept
+    what gc would keep (exit 0), and still call it a fault once past the grace period.
+    """
+    url = await create_postgres_database()
+    env = {
+        **live_env,
+        "DATABASE_URL": url,
+        "VAR_DIR": str(tmp_path / "var"),
+        "FILES_ROOT": str(tmp_path / "files"),
+    }
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        assert run_cli(env, "migrate").returncode == 0
+        made = run_cli(env, "createuser", "crasher", "--admin", "--password-stdin", stdin=PASSWORD)
+        assert made.returncode == 0, made.stderr
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(
+                "CREATE FUNCTION slow_file_rows() RETURNS trigger AS $$ BEGIN "
+                "PERFORM pg_sleep(30); RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            await connection.execute(
+                "CREATE TRIGGER slow_file_rows BEFORE INSERT ON stored_file "
+                "FOR EACH ROW EXECUTE FUNCTION slow_file_rows()"
+            )
+        finally:
+            await connection.close()
+        port = free_port()
+        process = start_server(env, port)
+        base_url = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(wait_healthy, process, base_url)
+        placed = tmp_path / "files" / "contacts.avatar"
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+            login = await http.post(
+                "/graphql",
+                json={
+                    "query": "mutation($p: String!) { login(input: "
+                    '{username: "crasher", password: $p}) { token } }',
+                    "variables": {"p": PASSWORD},
+                },
+            )
+            token = login.json()["data"]["login"]["token"]
+            contact_id = await new_contact(GraphQLClient(http, token))
+            uploading = asyncio.create_task(set_avatar(http, token, contact_id, images.png()))
+            for _ in range(150):  # the blob is placed; the row's INSERT is now waiting
+                if placed.exists() and any(p.is_file() for p in placed.rglob("*")):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the upload never placed its blob")
+            kill_group(process)
+            with contextlib.suppress(httpx.TransportError):
+                await uploading
+
+        code, report = fsck(env)
+        assert code == 0, report
+        assert "0 dangling rows, 0 orphan blobs" in report
+        assert "(not faults): 1 orphan blobs, 1 uploads in .tmp" in report
+        code, report = fsck(env, "--grace", "0")
+        assert code == 1, report
+        assert "0 dangling rows, 1 orphan blobs" in report
+    finally:
+        if process is not None:
+            kill_group(process)
+        await drop_postgres_database(url)

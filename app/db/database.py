@@ -6,9 +6,29 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db.engine import create_engine, create_session_factory
+from app.db.engine import create_engine, create_session_factory, pool_bounds
 from app.db.json_reads import JsonReads
 from app.events import Sink, install
+
+
+def json_read_slots(settings: Settings) -> int:
+    """Connections of the compiled-read queue (opened on first use, so only with the path on)."""
+    return settings.db_pool_size
+
+
+def connection_parts(settings: Settings) -> dict[str, int]:
+    """The most PostgreSQL connections one server process opens, by pool, at their fullest:
+    the engine's pool and overflow, and the compiled-read queue when compiled reads are on."""
+    pool_size, overflow = pool_bounds(settings)
+    parts = {"pool": pool_size, "overflow": overflow}
+    if settings.compiled_reads:
+        parts["compiled reads"] = json_read_slots(settings)
+    return parts
+
+
+def connections_per_process(settings: Settings) -> int:
+    """``serve`` multiplies it by the workers and checks the product against PostgreSQL."""
+    return sum(connection_parts(settings).values())
 
 
 class Database:
@@ -22,7 +42,7 @@ class Database:
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
         #: One-statement JSON reads (PostgreSQL only), for the compiled read path.
         self.json_reads: JsonReads | None = (
-            JsonReads(settings.sqlalchemy_url, settings.db_pool_size)
+            JsonReads(settings.sqlalchemy_url, json_read_slots(settings))
             if self.engine.dialect.name == "postgresql"
             else None
         )

@@ -42,6 +42,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def pool_bounds(settings: Settings) -> tuple[int, int]:
+    """The PostgreSQL pool's size and overflow: at most their sum connections per process."""
+    return settings.db_pool_size, settings.db_pool_size
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() == "sqlite":
@@ -58,8 +63,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # Parameters carry password hashes and personal data: keep them out of logs and
         # exception messages, whatever the log level.
         hide_parameters=True,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=pool_bounds(settings)[0],
+        max_overflow=pool_bounds(settings)[1],
         pool_pre_ping=True,
     )
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app.config import Settings
 from app.db.database import Database
+from app.storage.local import probe_writable
 
 logger = logging.getLogger("contentgraph.health")
 CHECK_TIMEOUT = 2.0
@@ -21,17 +19,6 @@ CHECK_TIMEOUT = 2.0
 async def healthz(request: Request) -> JSONResponse:
     """The process is up and its event loop answers; says nothing about dependencies."""
     return JSONResponse({"status": "ok"})
-
-
-def _probe_files_root(root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    probe = root / f".readyz-{uuid.uuid4().hex}"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, b"ok")
-    finally:
-        os.close(fd)
-        probe.unlink(missing_ok=True)
 
 
 async def _check(name: str, coroutine: object) -> tuple[str, str]:
@@ -50,7 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
     checks = dict(
         await asyncio.gather(
             _check("database", db.ping()),
-            _check("files", asyncio.to_thread(_probe_files_root, settings.files_root)),
+            _check("files", asyncio.to_thread(probe_writable, settings.files_root)),
         )
     )
     redis = request.app.state.services.redis

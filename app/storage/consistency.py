@@ -2,6 +2,11 @@
 
 Both stream: rows in keyset batches, blobs as the directory walk yields them, each batch
 checked against the other side with one query - a million files never sit in memory at once.
+
+Both judge age by the same grace period (GC_GRACE_SECONDS): an unreferenced blob or a temp file
+younger than that may belong to an upload in flight (its transaction not yet committed), or to
+one a crash interrupted moments ago. ``gc`` leaves those alone, and ``fsck`` does not count them
+as faults: right after a kill -9 it must not fail for what ``gc`` would rightly keep.
 """
 
 from __future__ import annotations
@@ -28,14 +33,26 @@ Tick = Callable[[int], None]
 class FsckReport:
     rows: int = 0
     blobs: int = 0
+    # Faults: rows and blobs disagree.
     dangling_rows: int = 0
+    #: Unreferenced blobs older than the grace period: content no row records. Possibly a row
+    #: lost (a restored database, a manual delete): worth a look before ``gc`` removes them.
     orphan_blobs: int = 0
     size_mismatches: int = 0
     hash_mismatches: int = 0
+    # Not faults.
+    #: Unreferenced blobs within the grace period: an upload may commit its row any moment.
+    young_orphans: int = 0
+    #: Temp files within the grace period: uploads being received.
+    temp_in_flight: int = 0
+    #: Temp files older than the grace period: uploads that never finished (a crash, a kill).
+    #: No row can point at a temp file, so they are waste, not disagreement; ``gc`` removes them.
+    temp_abandoned: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
+        """No fault; young orphans and temp files (in flight or abandoned) do not count."""
         return not (
             self.dangling_rows or self.size_mismatches or self.hash_mismatches or self.orphan_blobs
         )
@@ -67,9 +84,16 @@ async def _referenced(db: Database, batch: list[BlobEntry]) -> set[tuple[str, st
 
 
 async def fsck(
-    db: Database, blobs: BlobStore, *, verify_hashes: bool = False, tick: Tick | None = None
+    db: Database,
+    blobs: BlobStore,
+    *,
+    grace_seconds: float,
+    verify_hashes: bool = False,
+    tick: Tick | None = None,
 ) -> FsckReport:
+    """Check every row against its blob, then every blob and temp file against the rows."""
     report = FsckReport()
+    cutoff = time.time() - grace_seconds
     after = None
     while True:
         statement = select(StoredFile).order_by(StoredFile.id).limit(BATCH)
@@ -91,9 +115,16 @@ async def fsck(
     async def flush() -> None:
         referenced = await _referenced(db, batch)
         for entry in batch:
-            if (entry.entity, entry.sha256) not in referenced:
-                report.orphan_blobs += 1
-                report.note(f"orphan blob {entry.entity}/{entry.sha256} ({entry.size} bytes)")
+            if (entry.entity, entry.sha256) in referenced:
+                continue
+            if entry.modified > cutoff:
+                report.young_orphans += 1
+                continue
+            report.orphan_blobs += 1
+            report.note(
+                f"orphan blob {entry.entity}/{entry.sha256} ({entry.size} bytes, "
+                f"{_age(entry.modified)} old)"
+            )
         report.blobs += len(batch)
         if tick:
             tick(len(batch))
@@ -104,7 +135,24 @@ async def fsck(
         if len(batch) >= BATCH:
             await flush()
     await flush()
+
+    async for _path, modified in blobs.iterate_temp():
+        if modified > cutoff:
+            report.temp_in_flight += 1
+        else:
+            report.temp_abandoned += 1
     return report
+
+
+def _age(modified: float) -> str:
+    seconds = max(0, int(time.time() - modified))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 async def _check_row(

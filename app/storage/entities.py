@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from app.auth.scopes import ALBUMS_READ, ALBUMS_WRITE, CONTACTS_READ, CONTACTS_WRITE
 from app.config import Settings
+from app.storage.names import ALBUMS_PHOTOS, CONTACTS_AVATAR, USERS_AVATAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class StorageEntity:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What STORAGE_LIMITS may override per entity (its keys: app.storage.names.LIMIT_KEYS)."""
+
     max_bytes: int
     max_files: int
 
@@ -37,12 +40,10 @@ ENTITIES: MappingProxyType[str, StorageEntity] = MappingProxyType(
     {
         e.name: e
         for e in (
-            StorageEntity(
-                "contacts.avatar", frozenset({CONTACTS_WRITE}), frozenset({CONTACTS_READ})
-            ),
-            StorageEntity("albums.photos", frozenset({ALBUMS_WRITE}), frozenset({ALBUMS_READ})),
+            StorageEntity(CONTACTS_AVATAR, frozenset({CONTACTS_WRITE}), frozenset({CONTACTS_READ})),
+            StorageEntity(ALBUMS_PHOTOS, frozenset({ALBUMS_WRITE}), frozenset({ALBUMS_READ})),
             # Users' pictures show next to their names everywhere: public, like most sites.
-            StorageEntity("users.avatar", frozenset(), frozenset(), owner_readable=True),
+            StorageEntity(USERS_AVATAR, frozenset(), frozenset(), owner_readable=True),
         )
     }
 )

@@ -38,6 +38,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def probe_writable(root: Path) -> None:
+    """Create the files root if needed and write (then remove) a file in it; OSError if not."""
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".probe-{uuid.uuid4().hex}"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+
+
 class LocalTempWriter:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.key = uuid.uuid4()

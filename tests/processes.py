@@ -1,0 +1,63 @@
+"""Server processes the tests start themselves - to kill them, or to watch them refuse."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A process leading its own session, so kill_group reaches everything it starts."""
+    return subprocess.Popen(
+        arguments,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def start_server(env: dict[str, str], port: int, *arguments: str) -> subprocess.Popen[bytes]:
+    """`contentgraph serve` on ``port``, its output discarded."""
+    return start([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *arguments], env)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base_url: str, timeout: float = 30) -> None:
+    """Until /healthz answers 200; fail at once if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before serving")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not become healthy within {timeout} s")
+        time.sleep(0.1)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and everything it started (it must lead its own session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
