@@ -1,21 +1,25 @@
 """What a file really is, judged from its bytes - never from the client's name or header.
 
 Images (JPEG, PNG, GIF, WebP, animated ones too) are judged by walking their structure,
-never by decoding their pixels (``app.storage.imageformats``), in pieces of at most 1 MiB
-whatever the file holds:
+never by decoding their pixels (``app.storage.imageformats``), reading at most 1 MiB at a
+time and holding nothing else but headers, palettes and the EXIF block, whatever the file:
 
 * read: every PNG chunk (length, type, CRC; IHDR first, IEND present) and its zlib image
-  stream, inflated piece by piece and only counted - it must end, checksum and all, exactly
-  at the size IHDR implies (APNG frames likewise); every JPEG marker segment and the
-  entropy-coded data, scanned for markers up to the EOI that must close it; every GIF block
-  and sub-block up to the trailer; the WebP RIFF container against the file's length, every
-  chunk inside it and the VP8/VP8L bitstream headers; the EXIF block (eXIf chunk, APP1
-  segment, EXIF chunk), parsed with Pillow's ``Exif`` for the orientation.
-* not read: the pixels. Nothing is decoded, so damage inside compressed JPEG, GIF or WebP
-  data that keeps the structure whole goes unnoticed (a decoder would show it as noise), and
-  XMP orientation, which browsers ignore, is ignored too.
+  stream, inflated piece by piece and only counted - it must end, Adler-32 and all, exactly
+  at the size IHDR implies (each APNG frame's fdAT stream likewise, against its fcTL size);
+  every JPEG marker segment, and each scan's entropy-coded data scanned for the next marker,
+  up to the EOI that must close the image; every GIF block and sub-block up to the trailer;
+  the WebP RIFF size against the file, every chunk inside it, the VP8/VP8L bitstream headers
+  (against the canvas or their animation frame); the first EXIF block (PNG eXIf chunk, JPEG
+  APP1 segment, WebP EXIF chunk; at most 1 MiB), parsed with Pillow's ``Exif`` for the
+  orientation alone.
+* not read: the pixels - nothing is decoded, so damage inside compressed JPEG, GIF or WebP
+  data that leaves the structure whole goes unnoticed (a browser shows it as noise); bytes
+  after the image's end (past IEND, EOI, the GIF trailer, the RIFF size), which every reader
+  ignores - a PNG with a page after it stays a PNG, stored under a ``.png`` name; XMP and
+  PNG text-chunk orientations, which browsers ignore too.
 
-More than ``max_pixels`` (width x height, for each frame too) is refused as soon as the
+More than ``max_pixels`` (width x height, and each frame's) is refused as soon as the
 header giving it is read - before any inflating, which is what a decompression bomb relies on.
 Dimensions are reported as displayed: EXIF orientations 5-8 swap width and height.
 """
