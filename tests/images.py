@@ -166,6 +166,15 @@ def apng(frames: int = 3) -> bytes:
     return buffer.getvalue()
 
 
+def apng_with_cut_frame() -> bytes:
+    """An APNG whose last frame's zlib stream stops short, every chunk and CRC well-formed."""
+    chunks = png_chunks(apng())
+    last = max(i for i, (kind, _) in enumerate(chunks) if kind == b"fdAT")
+    data = chunks[last][1]
+    chunks[last] = (b"fdAT", data[: 4 + (len(data) - 4) // 2])
+    return png_from_chunks(chunks)
+
+
 def polyglot() -> bytes:
     """A valid PNG that is also an HTML page to anyone who sniffs past its end."""
     return png(16, 16) + HTML

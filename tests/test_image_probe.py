@@ -113,6 +113,7 @@ def test_every_corrupted_byte_of_a_png_is_refused(tmp_path: Path) -> None:
     [
         (images.png_with_cut_stream(), "image stream is cut short"),
         (images.png_with_cut_stream(exif=True), "image stream is cut short"),
+        (images.apng_with_cut_frame(), "image stream is cut short"),
         (images.png_with_short_rows(), "less image data than its dimensions"),
         (images.png_with_bad_crc(), "fails its CRC"),
         (images.jpeg()[:-2], "before its end marker"),
