@@ -3,10 +3,16 @@
 * MB/s for a 100 MiB upload through a real server (multipart over HTTP, streamed into a
   temporary blob, hashed, fsynced, probed, placed, recorded), against a plain fsynced disk
   write of the same bytes to the same filesystem in the same run: the ratio is what our
-  pipeline costs over the disk itself.
+  pipeline costs over the disk itself. That file is a tiny PNG followed by filler, so its
+  probe has almost nothing to read.
+* The same for real images, whose whole structure the probe walks: a PNG of random noise
+  (about 100 MiB at the default 5912 x 5912, stored deflate) and a JPEG of the same pixels,
+  each against a plain disk write of its own bytes, with the server's peak RSS growth while
+  it takes the first of each.
 * Peak RSS growth of the server process while it receives a 1 GiB upload (target < 64 MiB).
 
     .venv/bin/python -m bench.upload [--size-mib 100] [--big-mib 1024] [--rounds 3]
+        [--image-side 5912]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import io
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -22,7 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -57,6 +65,27 @@ def payload(size: int, salt: int) -> Iterator[bytes]:
         yield piece
 
 
+def real_images(side: int) -> dict[str, bytes]:
+    """A PNG and a JPEG of the same random noise: large, real, and quick to make."""
+    noise = Image.frombytes("RGB", (side, side), random.Random(side).randbytes(side * side * 3))
+    made = {}
+    for name, kind, options in (
+        ("PNG", "PNG", {"compress_level": 0}),
+        ("JPEG", "JPEG", {"quality": 95}),
+    ):
+        buffer = io.BytesIO()
+        noise.save(buffer, kind, **options)
+        made[name] = buffer.getvalue()
+    return made
+
+
+def image_payload(content: bytes, salt: int) -> Iterator[bytes]:
+    """The image, then one byte after its end (ignored by readers): a new blob each round."""
+    for start in range(0, len(content), CHUNK):
+        yield content[start : start + CHUNK]
+    yield bytes([salt % 256])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,7 +110,9 @@ class RssSampler(threading.Thread):
             time.sleep(0.02)
 
 
-def multipart_body(contact_id: str, size: int, salt: int) -> tuple[Iterator[bytes], int]:
+def multipart_body(
+    contact_id: str, parts: Iterable[bytes], size: int
+) -> tuple[Iterator[bytes], int]:
     head = (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n'
         + json.dumps({"query": SET_AVATAR, "variables": {"c": contact_id, "f": None}})
@@ -94,18 +125,18 @@ def multipart_body(contact_id: str, size: int, salt: int) -> tuple[Iterator[byte
 
     def chunks() -> Iterator[bytes]:
         yield head
-        yield from payload(size, salt)
+        yield from parts
         yield tail
 
     return chunks(), len(head) + size + len(tail)
 
 
-def disk_write(directory: Path, size: int, salt: int) -> float:
+def disk_write(directory: Path, parts: Iterable[bytes], salt: int) -> float:
     """Seconds to write and fsync the same bytes, as plainly as Python can."""
     started = time.perf_counter()
     path = directory / f"plain-{salt}"
     with open(path, "wb") as handle:
-        for chunk in payload(size, salt):
+        for chunk in parts:
             handle.write(chunk)
         handle.flush()
         os.fsync(handle.fileno())
@@ -114,13 +145,28 @@ def disk_write(directory: Path, size: int, salt: int) -> float:
     return elapsed
 
 
+def peak_growth(pid: int, action: Callable[[], float]) -> tuple[float, float]:
+    """(MiB the process's resident size grew at most while ``action`` ran, its result)."""
+    idle = rss_kib(pid)
+    sampler = RssSampler(pid)
+    sampler.start()
+    try:
+        result = action()
+    finally:
+        sampler.running = False
+        sampler.join()
+    return (sampler.peak - idle) / 1024, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=100)
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image-side", type=int, default=5912)
     args = parser.parse_args()
     size, big = args.size_mib * CHUNK, args.big_mib * CHUNK
+    images = real_images(args.image_side)
 
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as work:
         root = Path(work)
@@ -179,8 +225,8 @@ def main() -> None:
                     },
                 ).json()["data"]["createContact"]["contact"]["id"]
 
-                def upload(nbytes: int, salt: int) -> float:
-                    body, length = multipart_body(contact, nbytes, salt)
+                def upload(parts: Iterable[bytes], nbytes: int) -> float:
+                    body, length = multipart_body(contact, parts, nbytes)
                     started = time.perf_counter()
                     response = http.post(
                         "/graphql",
@@ -199,21 +245,34 @@ def main() -> None:
 
                 ours, plain = [], []
                 for round_ in range(args.rounds):  # alternate, so drift hits both alike
-                    plain.append(disk_write(root, size, 100 + round_))
-                    ours.append(upload(size, round_))
+                    plain.append(disk_write(root, payload(size, 100 + round_), 100 + round_))
+                    ours.append(upload(payload(size, round_), size))
                 mib = size / CHUNK
                 ours_rate, plain_rate = (
                     mib / statistics.median(ours),
                     mib / statistics.median(plain),
                 )
 
+                real: dict[str, tuple[float, float, float]] = {}
+                for name, content in images.items():
+                    nbytes = len(content) + 1
+                    # The first image of its kind: later ones find buffers the allocator kept.
+                    first = partial(upload, image_payload(content, 200 + len(real)), nbytes)
+                    growth_mib, _ = peak_growth(server.pid, first)
+                    image_ours, image_plain = [], []
+                    for round_ in range(args.rounds):
+                        salt = 10 * round_ + len(real)
+                        image_plain.append(disk_write(root, image_payload(content, salt), salt))
+                        image_ours.append(upload(image_payload(content, salt), nbytes))
+                    image_mib = nbytes / CHUNK
+                    real[name] = (
+                        image_mib / statistics.median(image_ours),
+                        image_mib / statistics.median(image_plain),
+                        growth_mib,
+                    )
+
                 idle = rss_kib(server.pid)
-                sampler = RssSampler(server.pid)
-                sampler.start()
-                big_time = upload(big, 250)
-                sampler.running = False
-                sampler.join()
-                growth = (sampler.peak - idle) / 1024
+                growth, big_time = peak_growth(server.pid, partial(upload, payload(big, 250), big))
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -224,6 +283,14 @@ def main() -> None:
         f"| upload {args.size_mib} MiB through contentgraph (median of {args.rounds}) | {ours_rate:.0f} MiB/s |",
         f"| plain fsynced disk write of the same bytes (median of {args.rounds}) | {plain_rate:.0f} MiB/s |",
         f"| ratio contentgraph / disk | {ours_rate / plain_rate:.2f} |",
+        *(
+            line
+            for name, (rate, disk, grown) in real.items()
+            for line in (
+                f"| real {name} {args.image_side}x{args.image_side} ({len(images[name]) / CHUNK:.0f} MiB): contentgraph / plain disk write (median of {args.rounds}) | {rate:.0f} / {disk:.0f} MiB/s, ratio {rate / disk:.2f} ({rate / plain_rate:.2f} against the {args.size_mib} MiB write) |",
+                f"| server RSS peak growth while it takes its first real {name} | +{grown:.1f} MiB |",
+            )
+        ),
         f"| upload {args.big_mib} MiB: time | {big_time:.1f} s ({args.big_mib / big_time:.0f} MiB/s) |",
         f"| server RSS idle -> peak growth during the {args.big_mib} MiB upload | {idle / 1024:.0f} MiB -> +{growth:.1f} MiB (target < 64 MiB) |",
     ]

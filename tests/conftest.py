@@ -224,6 +224,13 @@ def run_cli(
 @contextlib.contextmanager
 def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """Run `contentgraph serve --migrate` until the block ends; yield its base URL."""
+    with serve_process(env, log_path) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def serve_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]:
+    """Like ``serve``, and the pid too: for tests that watch the server process itself."""
     port = _free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -246,7 +253,7 @@ def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not become healthy within 30 s")
                 time.sleep(0.1)
-            yield base_url
+            yield base_url, process.pid
         finally:
             process.terminate()
             try:

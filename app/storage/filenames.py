@@ -8,17 +8,35 @@ import unicodedata
 MAX_BYTES = 200
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 _FORBIDDEN = set('<>:"/\\|?*')
-_EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "application/pdf": ".pdf",
+#: Each recognised type's extensions, its usual one first: a stored name ends with one of them.
+_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "image/png": (".png",),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+    "application/zip": (
+        ".zip",
+        ".docx",
+        ".xlsx",
+        ".pptx",
+        ".odt",
+        ".ods",
+        ".odp",
+        ".epub",
+        ".jar",
+    ),
 }
+#: What counts as an extension to replace: "Dr. Who" has none, "poly.html" has one.
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,16}$")
 
 
 def sanitise(name: str | None, content_type: str) -> str:
-    """A display name with no path, no control characters, no reserved names, bounded length."""
+    """A display name with no path, no control characters, no reserved names, bounded length.
+
+    Its extension agrees with the sniffed type, so a downloaded PNG named ``poly.html`` (a
+    PNG that is also a page) cannot be opened as a page: it is stored as ``poly.png``.
+    """
     name = unicodedata.normalize("NFC", name or "")
     name = re.split(r"[/\\]", name)[-1]  # the last path component, whatever the client's OS
     name = "".join(
@@ -27,11 +45,18 @@ def sanitise(name: str | None, content_type: str) -> str:
         if unicodedata.category(ch)[0] != "C" and unicodedata.category(ch) not in {"Zl", "Zp"}
     )
     name = name.strip().strip(".").strip()
-    if not name:
-        name = "file" + _EXTENSIONS.get(content_type, "")
+    name = _with_extension(name or "file", content_type)
     if _RESERVED.match(name):
         name = "_" + name
     return _truncate(name)
+
+
+def _with_extension(name: str, content_type: str) -> str:
+    """``name`` ending with one of the type's extensions (untyped files keep theirs)."""
+    extensions = _EXTENSIONS.get(content_type)
+    if not extensions or name.lower().endswith(extensions):
+        return name
+    return _EXTENSION.sub("", name) + extensions[0]
 
 
 def _truncate(name: str) -> str:
