@@ -73,6 +73,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level.value.lower(),
         proxy_headers=True,
+        # A websocket message is a request: the same limit as a body (uvicorn's is 16 MiB,
+        # read in full before the application sees it).
+        ws_max_size=settings.max_request_bytes,
     )
     return 0
 

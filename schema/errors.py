@@ -13,11 +13,15 @@ from enum import StrEnum
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.failures import is_unavailable
 
 logger = logging.getLogger("contentgraph.graphql")
+
+_REQUEST_MISTAKES = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 class ErrorCode(StrEnum):
@@ -115,6 +119,10 @@ def _classified(error: GraphQLError) -> GraphQLError:
         # graphql-core's own errors at execution time (variable coercion and friends), and
         # the errors we raise for the client.
         _tag([error], ErrorCode.BAD_USER_INPUT)
+        return error
+    if isinstance(original, _REQUEST_MISTAKES):
+        # No operation by that name, or a query sent where only subscriptions are served.
+        _tag([error], ErrorCode.BAD_REQUEST)
         return error
     where = ".".join(map(str, error.path or ())) or "the operation"
     if is_unavailable(original):

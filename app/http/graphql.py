@@ -32,6 +32,15 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.container import Services
 from app.http.graphiql import render_graphiql_page
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
+from app.http.websockets import (
+    STATE_KEY,
+    LegacyWSHandler,
+    LimitedWebSocketAdapter,
+    SocketBudget,
+    TransportWSHandler,
+    client_address,
+    refuse,
+)
 from app.storage.entities import ENTITIES, limits_for
 from schema.compiled import CompiledReads
 from schema.context import Context, bearer_token
@@ -111,6 +120,9 @@ class RequestAdapter(StarletteRequestAdapter):
 
 class GraphQLEndpoint(GraphQL[Context, None]):
     request_adapter_class = RequestAdapter
+    websocket_adapter_class = LimitedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, *, services: Services, schema: Any) -> None:
         super().__init__(
@@ -122,9 +134,14 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             # Multipart is parsed by our own streaming parser (app.http.uploads), with CSRF
             # protection; Strawberry's would buffer files and has no limits.
             multipart_uploads_enabled=False,
+            max_subscriptions_per_connection=None,  # app.http.websockets: per viewer kind
         )
         self.services = services
         self.settings = services.settings
+        self.sockets = SocketBudget(
+            services.settings.ws_max_connections_per_address,
+            services.settings.ws_max_anonymous_connections_per_address,
+        )
         self.compiled: CompiledReads | None = None
         if services.settings.compiled_reads and services.db.json_reads is not None:
             self.compiled = CompiledReads(
@@ -136,8 +153,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
             return
         limit = self._body_limit(scope)
         request = Request(scope, receive=self._limited(receive, limit))
@@ -155,6 +172,19 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if upload is not None:
                 await upload.cleanup()
         await response(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Each socket holds a place in its address's budget until it closes."""
+        websocket = WebSocket(scope, receive, send)
+        ticket = self.sockets.admit(client_address(websocket))
+        if ticket is None:
+            await refuse(websocket, "too many connections from this address; close some first")
+            return
+        scope.setdefault("state", {})[STATE_KEY] = ticket
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            ticket.release()
 
     def _body_limit(self, scope: Scope) -> int:
         content_type = Headers(scope=scope).get("content-type", "")
@@ -217,8 +247,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if compiled is None:
             return None
         try:
-            payload = self.decode_json(body)
-        except HTTPException:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return None  # parse_http_body refuses it
         state["payload"] = payload
         if not isinstance(payload, dict) or any(
@@ -376,6 +406,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
+        """orjson's JSONDecodeError is json's: the websocket handlers catch it (4400)."""
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> object:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
