@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from app.auth.authenticator import Authenticator
 from app.auth.passwords import Passwords
+from app.auth.sessions import SessionStore
 from app.config import Settings
 from app.db.database import Database
 from app.events import Event
@@ -15,7 +16,6 @@ from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
 from app.kv.broker import Broker, RedisBroker
 from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
-from app.kv.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
 from app.storage.signing import UrlSigner
@@ -42,14 +42,13 @@ class Services:
 def build_services(settings: Settings) -> Services:
     db = Database(settings)
     redis = connection.connect(settings)
-    sessions: SessionStore
     attempts: AttemptCounter
-    idle, lifetime = settings.session_idle_seconds, settings.session_lifetime_seconds
+    sessions = SessionStore(
+        db, idle=settings.session_idle_seconds, lifetime=settings.session_lifetime_seconds
+    )
     if redis is None:
-        sessions = MemorySessionStore(idle=idle, lifetime=lifetime)
         attempts = MemoryAttemptCounter(window=settings.login_window_seconds)
     else:
-        sessions = RedisSessionStore(redis, settings.redis_prefix, idle=idle, lifetime=lifetime)
         attempts = RedisAttemptCounter(
             redis, settings.redis_prefix, window=settings.login_window_seconds
         )

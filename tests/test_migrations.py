@@ -22,7 +22,7 @@ from tests.backends import (
     sqlite_settings,
 )
 
-TABLES = {"user", "role", "user_role", "stored_file", "contact", "album", "photo"}
+TABLES = {"user", "role", "user_role", "stored_file", "contact", "album", "photo", "login_session"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,4 +1,4 @@
-"""Session stores and attempt counters, in-process and on Redis, against the same tests."""
+"""Sessions (in the database, both backends) and attempt counters (in process and on Redis)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
+from starlette.applications import Starlette
 
+from app.auth.sessions import SessionStore, token_digest
+from app.db.models import LoginSession
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
-from app.kv.sessions import MemorySessionStore, RedisSessionStore, SessionStore, token_digest
 from tests.backends import REDIS_URL, unavailable
+from tests.conftest import user_token
 
 
 @pytest.fixture
@@ -36,16 +40,23 @@ async def redis(prefix: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_store(
-    request: pytest.FixtureRequest, redis: Redis, prefix: str
-) -> Callable[..., SessionStore]:
+@pytest.fixture
+def make_store(app: Starlette) -> Callable[..., SessionStore]:
     def make(idle: int = 60, lifetime: int = 3600) -> SessionStore:
-        if request.param == "memory":
-            return MemorySessionStore(idle=idle, lifetime=lifetime)
-        return RedisSessionStore(redis, prefix, idle=idle, lifetime=lifetime)
+        return SessionStore(app.state.db, idle=idle, lifetime=lifetime)
 
     return make
+
+
+async def new_user(app: Starlette) -> uuid.UUID:
+    """A real user row (sessions reference it)."""
+    await user_token(app, f"u{uuid.uuid4().hex[:10]}")
+    async with app.state.db.session() as session:
+        found: uuid.UUID | None = await session.scalar(
+            select(LoginSession.user_id).order_by(LoginSession.created_at.desc()).limit(1)
+        )
+    assert found is not None
+    return found
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -56,68 +67,73 @@ async def counter(request: pytest.FixtureRequest, redis: Redis, prefix: str) -> 
 
 
 async def test_token_opens_its_session_and_only_a_digest_is_kept(
-    make_store: Callable[..., SessionStore],
+    app: Starlette, make_store: Callable[..., SessionStore]
 ) -> None:
     store = make_store()
-    user = uuid.uuid4()
+    user = await new_user(app)
     token, record = await store.create(user)
     assert len(token) >= 43  # 32 random bytes
     assert record.digest == token_digest(token) != token
-    found = await store.get(token)
-    assert found is not None and found.user_id == user
-    assert await store.get(token + "x") is None
-
-
-async def test_redis_never_sees_the_token(redis: Redis, prefix: str) -> None:
-    store = RedisSessionStore(redis, prefix, idle=60, lifetime=3600)
-    token, _ = await store.create(uuid.uuid4())
-    keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
-    assert len(keys) == 2  # the session and the user's index
-    for key in keys:
-        assert token.encode() not in key
-        value = await redis.get(key) if await redis.type(key) == b"string" else b""
-        assert token.encode() not in (value or b"")
+    found = await store.find(token)
+    assert found is not None and found[0].user_id == user == found[1].user_id
+    assert await store.find(token + "x") is None
+    async with app.state.db.session() as session:
+        digests = set(await session.scalars(select(LoginSession.digest)))
+    assert record.digest in digests and token not in digests
 
 
 async def test_idle_sessions_expire_and_use_renews_them(
-    make_store: Callable[..., SessionStore],
+    app: Starlette, make_store: Callable[..., SessionStore]
 ) -> None:
     store = make_store(idle=2, lifetime=60)
-    token, _ = await store.create(uuid.uuid4())
+    token, _ = await store.create(await new_user(app))
     for _ in range(3):  # used every second: stays alive past the 2 s idle limit
         await asyncio.sleep(1.0)
-        assert await store.get(token) is not None
+        assert await store.find(token) is not None
     await asyncio.sleep(2.2)
-    assert await store.get(token) is None
+    assert await store.find(token) is None
 
 
 async def test_sessions_end_at_their_lifetime_even_when_used(
-    make_store: Callable[..., SessionStore],
+    app: Starlette, make_store: Callable[..., SessionStore]
 ) -> None:
     store = make_store(idle=60, lifetime=2)
-    token, record = await store.create(uuid.uuid4())
+    token, record = await store.create(await new_user(app))
     assert record.expires_at <= time.time() + 2
     await asyncio.sleep(1.0)
-    assert await store.get(token) is not None
+    assert await store.find(token) is not None
     await asyncio.sleep(1.3)
-    assert await store.get(token) is None
+    assert await store.find(token) is None
 
 
-async def test_revoke_one_and_revoke_all(make_store: Callable[..., SessionStore]) -> None:
+async def test_revoke_one_and_revoke_all(
+    app: Starlette, make_store: Callable[..., SessionStore]
+) -> None:
     store = make_store()
-    alice, bob = uuid.uuid4(), uuid.uuid4()
+    alice, bob = await new_user(app), await new_user(app)
     a1, _ = await store.create(alice)
     a2, _ = await store.create(alice)
     b1, _ = await store.create(bob)
-    assert await store.revoke(a1) is True
-    assert await store.revoke(a1) is False
-    assert await store.get(a1) is None
-    assert await store.get(a2) is not None
+    assert await store.revoke(a1) == alice
+    assert await store.revoke(a1) is None
+    assert await store.find(a1) is None
+    assert await store.find(a2) is not None
     a3, _ = await store.create(alice)
-    assert await store.revoke_all(alice) == 2
-    assert await store.get(a2) is None and await store.get(a3) is None
-    assert await store.get(b1) is not None
+    assert await store.revoke_all(alice) == 3  # a2, a3 and new_user's own
+    assert await store.find(a2) is None and await store.find(a3) is None
+    assert await store.find(b1) is not None
     assert await store.revoke_all(alice) == 0
+
+
+async def test_expired_sessions_are_purged(
+    app: Starlette, make_store: Callable[..., SessionStore]
+) -> None:
+    short = make_store(idle=60, lifetime=1)
+    user = await new_user(app)
+    old, _ = await short.create(user)
+    await asyncio.sleep(1.2)
+    assert await short.purge_expired() >= 1
+    assert await make_store().find(old) is None
 
 
 async def test_attempts_count_within_a_window_then_reset(counter: AttemptCounter) -> None:

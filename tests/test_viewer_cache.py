@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from app.kv.sessions import token_digest
+from app.auth.sessions import token_digest
 from tests.conftest import (
     PASSWORD,
     GraphQLClient,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from app.auth.passwords import Passwords
 from app.auth.scopes import ANONYMOUS_READ_SCOPES, with_implied
-from app.auth.users import load_grants
+from app.auth.sessions import SessionStore, token_digest
 from app.auth.viewer import Viewer
 from app.auth.viewer_cache import ViewerCache
 from app.config import Settings
@@ -27,7 +27,6 @@ from app.db.models import User
 from app.db.transactions import writing
 from app.events import record, user_changed
 from app.kv.attempts import AttemptCounter, Tally
-from app.kv.sessions import SessionStore, token_digest
 
 logger = logging.getLogger("contentgraph.auth")
 
@@ -148,7 +147,7 @@ class Authenticator:
     async def logout(self, token: str) -> bool:
         digest = token_digest(token)
         self.viewers.forget(lambda cached, _: cached == digest)
-        return await self.sessions.revoke(token)
+        return await self.sessions.revoke(token) is not None
 
     async def logout_everywhere(self, user_id: uuid.UUID) -> int:
         self.viewers.forget_user(user_id.hex)
@@ -188,11 +187,10 @@ class Authenticator:
         return viewer
 
     async def _look_up(self, token: str) -> Viewer | None:
-        found = await self.sessions.get(token)
+        found = await self.sessions.find(token)
         if found is None:
             return None
-        async with self.db.session() as session:
-            grants = await load_grants(session, found.user_id)
-        if grants is None or grants.is_locked:
+        opened, grants = found
+        if grants.is_locked:
             return None
-        return Viewer(grants.user_id, grants.username, with_implied(grants.scopes), found.digest)
+        return Viewer(grants.user_id, grants.username, with_implied(grants.scopes), opened.digest)

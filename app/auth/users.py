@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import Passwords, password_problems
-from app.db.models import EMAIL_MAX, NAME_MAX, USERNAME_MAX, Role, User, user_roles
+from app.db.models import EMAIL_MAX, NAME_MAX, USERNAME_MAX, LoginSession, Role, User, user_roles
 from app.db.paging import SortKey
 from app.db.transactions import writing
 from app.events import record, user_changed
@@ -57,28 +57,13 @@ def users_statement(criteria: ListFilter) -> Select[User]:
 
 @dataclass(frozen=True, slots=True)
 class Grants:
-    """What a user may do right now: read on every request, so role changes apply at once."""
+    """What a user may do right now: read with the session (app.auth.sessions), kept for at
+    most VIEWER_CACHE_SECONDS."""
 
     user_id: uuid.UUID
     username: str
     is_locked: bool
     scopes: frozenset[str]
-
-
-async def load_grants(session: AsyncSession, user_id: uuid.UUID) -> Grants | None:
-    rows = (
-        await session.execute(
-            select(User.username, User.is_locked, Role.scopes)
-            .select_from(User)
-            .outerjoin(user_roles, user_roles.c.user_id == User.id)
-            .outerjoin(Role, Role.id == user_roles.c.role_id)
-            .where(User.id == user_id)
-        )
-    ).all()
-    if not rows:
-        return None
-    scopes = frozenset(scope for row in rows for scope in (row.scopes or ()))
-    return Grants(user_id, rows[0].username, rows[0].is_locked, scopes)
 
 
 def _clean(changes: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -189,6 +174,7 @@ async def set_password(
     async with writing(session):
         user = await locked(session, User, user_id)
         user.password_hash = password_hash
+        await _end_sessions(session, user.id)
         record(session, user_changed(user.id))
     return user
 
@@ -197,8 +183,16 @@ async def set_locked(session: AsyncSession, user_id: uuid.UUID, is_locked: bool)
     async with writing(session):
         user = await locked(session, User, user_id)
         user.is_locked = is_locked
+        if is_locked:
+            await _end_sessions(session, user.id)
         record(session, user_changed(user.id))
     return user
+
+
+async def _end_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """In the same transaction as the change that ends them: a new password or a lock
+    commits together with the logout, or not at all."""
+    await session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
 
 
 async def assign_roles(

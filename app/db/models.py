@@ -137,6 +137,22 @@ class User(Base):
     )
 
 
+class LoginSession(Base):
+    """A signed-in session. Only the SHA-256 of its token is kept. It lives here, not in Redis:
+    a logout must survive whatever Redis goes through (a restart, a restore from an old
+    snapshot), so the database is the source of truth for which sessions exist."""
+
+    __tablename__ = "login_session"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+    #: Renewed at most every few seconds of use (the idle expiry slides with it).
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
 class Contact(Base):
     __tablename__ = "contact"
 

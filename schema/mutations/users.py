@@ -101,20 +101,18 @@ class UserMutations:
     async def set_user_locked(self, info: Info, input: SetUserLockedInput) -> UserPayload:
         await require_scope(info.context, USERS_ADMIN)
         key = decode_global_id(input.id, "User")
+        # Locking ends the user's sessions in the same transaction (app.auth.users).
         row, errors = await call_service(info, lambda s: service.set_locked(s, key, input.locked))
-        if row is not None and input.locked:
-            await info.context.auth.logout_everywhere(key)
         return _payload(row, errors)
 
     @strawberry.mutation(description="Set a user's password; their sessions all end.")
     async def set_user_password(self, info: Info, input: SetUserPasswordInput) -> UserPayload:
         await require_scope(info.context, USERS_ADMIN)
         key, passwords = decode_global_id(input.id, "User"), info.context.auth.passwords
+        # The new password ends the user's sessions in the same transaction.
         row, errors = await call_service(
             info, lambda s: service.set_password(s, passwords, key, input.password)
         )
-        if row is not None:
-            await info.context.auth.logout_everywhere(key)
         return _payload(row, errors)
 
     @strawberry.mutation(
@@ -141,8 +139,7 @@ class UserMutations:
         )
         if row is None:
             return ChangePasswordPayload(token=None, user=None, user_errors=errors)
-        await auth.logout_everywhere(key)
-        token, _ = await auth.sessions.create(key)
+        token, _ = await auth.sessions.create(key)  # every other session ended with it
         return ChangePasswordPayload(token=token, user=User.from_row(row), user_errors=[])
 
     @strawberry.mutation
