@@ -206,6 +206,7 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
                     dry_run=args.dry_run,
                     tick=bar.update,
                 )
+            sessions = 0 if args.dry_run else await services.auth.sessions.purge_expired()
         finally:
             await services.close()
         verb = "would remove" if args.dry_run else "removed"
@@ -214,6 +215,8 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.temp_removed} abandoned uploads; kept {report.orphans_kept_young} orphans "
             f"younger than {grace} s"
         )
+        if not args.dry_run:
+            print(f"removed {sessions} expired sessions")
         return 0
 
     return asyncio.run(run())
@@ -259,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fsck.set_defaults(handler=_fsck)
 
-    gc = commands.add_parser("gc", help="remove orphan blobs and abandoned uploads")
+    gc = commands.add_parser(
+        "gc", help="remove orphan blobs, abandoned uploads and expired sessions"
+    )
     gc.add_argument("--grace", type=float, help="minimum age in seconds (default GC_GRACE_SECONDS)")
     gc.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     gc.set_defaults(handler=_gc)

@@ -208,6 +208,18 @@ def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
+def cli_env(settings: Settings, live_env: dict[str, str]) -> dict[str, str]:
+    """The environment that points the CLI at the test app's database and files."""
+    return {
+        **live_env,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "REDIS_PREFIX": settings.redis_prefix,
+        "VAR_DIR": str(settings.var_dir),
+        "FILES_ROOT": str(settings.files_root),
+    }
+
+
 def run_cli(
     env: dict[str, str], *arguments: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:

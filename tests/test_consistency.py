@@ -23,21 +23,9 @@ from starlette.applications import Starlette
 from app.config import Settings
 from tests import images
 from tests.backends import create_postgres_database, drop_postgres_database
-from tests.conftest import PASSWORD, GraphQLClient, run_cli
+from tests.conftest import PASSWORD, GraphQLClient, cli_env, run_cli
 from tests.processes import free_port, kill_group, start_server, wait_healthy
 from tests.test_uploads import SET_AVATAR, blobs, new_contact, set_avatar, temp_files
-
-
-def cli_env(settings: Settings, live_env: dict[str, str]) -> dict[str, str]:
-    """The environment that points the CLI at the test app's database and files."""
-    return {
-        **live_env,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "REDIS_PREFIX": settings.redis_prefix,
-        "VAR_DIR": str(settings.var_dir),
-        "FILES_ROOT": str(settings.files_root),
-    }
 
 
 def fsck(env: dict[str, str], *arguments: str) -> tuple[int, str]:

@@ -6,17 +6,19 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 
 from app.auth.sessions import SessionStore, token_digest
+from app.config import Settings
 from app.db.models import LoginSession
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
 from tests.backends import REDIS_URL, unavailable
-from tests.conftest import user_token
+from tests.conftest import cli_env, run_cli, user_token
 
 
 @pytest.fixture
@@ -125,15 +127,26 @@ async def test_revoke_one_and_revoke_all(
     assert await store.revoke_all(alice) == 0
 
 
-async def test_expired_sessions_are_purged(
-    app: Starlette, make_store: Callable[..., SessionStore]
+async def test_gc_purges_expired_sessions(
+    app: Starlette,
+    make_store: Callable[..., SessionStore],
+    backend_settings: Settings,
+    live_env: dict[str, str],
 ) -> None:
-    short = make_store(idle=60, lifetime=1)
+    store = make_store()
     user = await new_user(app)
-    old, _ = await short.create(user)
-    await asyncio.sleep(1.2)
-    assert await short.purge_expired() >= 1
-    assert await make_store().find(old) is None
+    old, record = await store.create(user)
+    live, _ = await store.create(user)
+    async with app.state.db.session() as session, session.begin():
+        await session.execute(
+            update(LoginSession)
+            .where(LoginSession.digest == record.digest)
+            .values(created_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    result = run_cli(cli_env(backend_settings, live_env), "gc")
+    assert "removed 1 expired sessions" in result.stdout, result.stdout + result.stderr
+    assert await store.find(old) is None
+    assert await store.find(live) is not None
 
 
 async def test_attempts_count_within_a_window_then_reset(counter: AttemptCounter) -> None:
