@@ -100,6 +100,12 @@ class Settings(BaseSettings):
 
     redis_prefix: str = "cg"
     redis_max_connections: Annotated[int, Field(ge=2, le=10_000)] = 64
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="A Redis call taking longer fails, and the circuit breaker opens",
+    )
     anonymous_read: bool | None = Field(
         default=None,
         description="Let anonymous callers read contacts and albums; default: on only embedded",

@@ -14,6 +14,7 @@ from app.db.database import Database
 from app.events import Event
 from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from app.kv.breaker import Breaker
 from app.kv.broker import Broker, RedisBroker
 from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
 from app.storage.files import Files
@@ -31,9 +32,13 @@ class Services:
     signer: UrlSigner
     broker: Broker
     cache: RowCache
+    breaker: Breaker
 
     async def close(self) -> None:
         await self.broker.close()
+        if isinstance(self.cache, RedisRowCache):
+            await self.cache.close()
+        await self.breaker.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -46,11 +51,12 @@ def build_services(settings: Settings) -> Services:
     sessions = SessionStore(
         db, idle=settings.session_idle_seconds, lifetime=settings.session_lifetime_seconds
     )
+    breaker = Breaker(settings.redis_timeout_seconds, redis.ping if redis is not None else None)
     if redis is None:
         attempts = MemoryAttemptCounter(window=settings.login_window_seconds)
     else:
         attempts = RedisAttemptCounter(
-            redis, settings.redis_prefix, window=settings.login_window_seconds
+            redis, settings.redis_prefix, window=settings.login_window_seconds, breaker=breaker
         )
     passwords = Passwords(
         time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
@@ -60,14 +66,14 @@ def build_services(settings: Settings) -> Services:
     )
     files = Files(LocalBlobStore(settings.files_root), settings)
     signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
-    broker = Broker() if redis is None else RedisBroker(redis, settings.redis_prefix)
+    broker = Broker() if redis is None else RedisBroker(redis, settings.redis_prefix, breaker)
     cache: RowCache
     if settings.cache_ttl_seconds == 0:
         cache = NoCache()
     elif redis is None:
         cache = MemoryRowCache(settings.cache_ttl_seconds)
     else:
-        cache = RedisRowCache(redis, settings.redis_prefix, settings.cache_ttl_seconds)
+        cache = RedisRowCache(redis, settings.redis_prefix, settings.cache_ttl_seconds, breaker)
 
     async def after_commit(events: list[Event]) -> None:
         await cache.invalidate(keys_for(events))  # first: then nobody reads the old rows
@@ -76,4 +82,4 @@ def build_services(settings: Settings) -> Services:
 
     db.on_commit = after_commit
     broker.listeners.append(auth.viewers.on_events)  # changes committed by other processes
-    return Services(settings, db, redis, auth, files, signer, broker, cache)
+    return Services(settings, db, redis, auth, files, signer, broker, cache, breaker)

@@ -68,23 +68,20 @@ class Loaders:
 
         async def batch(ids: Sequence[uuid.UUID]) -> list[queries.ModelT | None]:
             hexes = [key.hex for key in ids]
-            hits, misses = await self._cache.lookup(kind, hexes)
+            read = await self._cache.lookup(kind, hexes)
             found: dict[str, queries.ModelT | None] = {
-                key: codec.decode(model, raw) for key, raw in hits.items()
+                key: codec.decode(model, raw) for key, raw in read.hits.items()
             }
-            if misses:
-                wanted = [uuid.UUID(hex=key) for key in misses]
+            if read.misses:
+                wanted = [uuid.UUID(hex=key) for key in read.misses]
                 async with self._db.session() as session:
                     rows = await queries.by_ids(session, model, wanted)
                 fresh = [(key.hex, row) for key, row in zip(wanted, rows, strict=True)]
                 found.update(fresh)
                 await self._cache.store(
                     kind,
-                    [
-                        (key, misses[key], codec.encode(model, row))
-                        for key, row in fresh
-                        if row is not None
-                    ],
+                    read,
+                    [(key, codec.encode(model, row)) for key, row in fresh if row is not None],
                 )
             return [found.get(key) for key in hexes]
 

@@ -36,6 +36,7 @@ from tests.backends import (
     require_redis,
     sqlite_settings,
 )
+from tests.redis_server import disposable_redis  # noqa: F401 (a fixture for every module)
 
 BACKENDS = ["sqlite", "postgres"]
 PASSWORD = "correct horse battery staple"

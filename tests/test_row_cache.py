@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from app.db import codec
 from app.db.models import Contact
+from app.kv.breaker import Breaker
 from app.kv.cache import RedisRowCache
 from app.services import contacts
 from schema.ids import to_global_id
@@ -47,13 +48,13 @@ async def test_a_reader_racing_a_writer_cannot_store_a_stale_row(
     cache, db = app.state.services.cache, app.state.db
     async with db.session() as session:
         key = (await session.scalars(select(Contact.id))).one()
-    _hits, misses = await cache.lookup("contact", [key.hex])  # 1. reader: miss, notes version
-    assert key.hex in misses
+    read = await cache.lookup("contact", [key.hex])  # 1. reader: miss, notes version
+    assert key.hex in read.misses
     async with db.session() as session:  # 2. reader: reads the old row
         old_row = await session.get(Contact, key)
     async with db.session() as session:  # 3. writer: commits and invalidates
         await contacts.update_contact(session, key, {"name": "New"})
-    await cache.store("contact", [(key.hex, misses[key.hex], codec.encode(Contact, old_row))])  # 4.
+    await cache.store("contact", read, [(key.hex, codec.encode(Contact, old_row))])  # 4.
     assert (await gql.data(READ, id=global_id))["contact"]["name"] == "New"
     assert (await gql.data(READ, id=global_id))["contact"]["name"] == "New"
 
@@ -71,8 +72,8 @@ async def test_an_unreachable_redis_falls_back_to_sql_and_logs_once(
         .split(":")[1]
     )
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    cache = RedisRowCache(dead, "cgtest-dead", ttl=60)
-    caplog.set_level(logging.WARNING, logger="contentgraph.cache")
+    cache = RedisRowCache(dead, "cgtest-dead", ttl=60, breaker=Breaker(0.5, dead.ping))
+    caplog.set_level(logging.WARNING, logger="contentgraph.redis")
     try:
         for _ in range(3):
             loaders = Loaders(app.state.db, cache)
@@ -80,9 +81,9 @@ async def test_an_unreachable_redis_falls_back_to_sql_and_logs_once(
             assert row is not None and row.name == "Fallback"
     finally:
         await dead.aclose()
-    warnings = [r for r in caplog.records if r.name == "contentgraph.cache"]
+    warnings = [r for r in caplog.records if r.name == "contentgraph.redis"]
     assert len(warnings) == 1
-    assert "reading from SQL" in warnings[0].getMessage()
+    assert "serving from the database" in warnings[0].getMessage()
 
 
 async def test_invalidation_reaches_other_processes(

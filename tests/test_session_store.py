@@ -17,6 +17,7 @@ from app.auth.sessions import SessionStore, token_digest
 from app.config import Settings
 from app.db.models import LoginSession
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
+from app.kv.breaker import Breaker
 from tests.backends import REDIS_URL, unavailable
 from tests.conftest import cli_env, run_cli, user_token
 
@@ -65,7 +66,7 @@ async def new_user(app: Starlette) -> uuid.UUID:
 async def counter(request: pytest.FixtureRequest, redis: Redis, prefix: str) -> AttemptCounter:
     if request.param == "memory":
         return MemoryAttemptCounter(window=2)
-    return RedisAttemptCounter(redis, prefix, window=2)
+    return RedisAttemptCounter(redis, prefix, window=2, breaker=Breaker(0.5, redis.ping))
 
 
 async def test_token_opens_its_session_and_only_a_digest_is_kept(

@@ -31,7 +31,12 @@ async def _check(name: str, coroutine: object) -> tuple[str, str]:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the database answers, the files root is writable (Redis when set)."""
+    """Ready to serve: the database answers and the files root is writable.
+
+    Redis is reported but does not decide readiness: without it the server still serves
+    (slower, from the database). A load balancer that took every instance out when Redis
+    hiccuped would turn a cache outage into a full one.
+    """
     settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
     checks = dict(
@@ -40,11 +45,11 @@ async def readyz(request: Request) -> JSONResponse:
             _check("files", asyncio.to_thread(probe_writable, settings.files_root)),
         )
     )
+    ready = all(state == "ok" for state in checks.values())
     redis = request.app.state.services.redis
     if redis is not None:
-        name, state = await _check("redis", redis.ping())
-        checks[name] = state
-    ready = all(state == "ok" for state in checks.values())
+        _, state = await _check("redis", redis.ping())
+        checks["redis"] = state if state == "ok" else f"{state} (degraded: serving without it)"
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+from app.kv.breaker import Breaker, RedisUnavailable
 
 SWEEP_AT = 10_000
 
@@ -82,15 +85,26 @@ return redis.call('DEL', KEYS[1])
 
 
 class RedisAttemptCounter:
-    """INCR with the expiry set by the first failure (EXPIRE NX): one window per key."""
+    """INCR with the expiry set by the first failure (EXPIRE NX): one window per key.
 
-    def __init__(self, redis: Redis, prefix: str, *, window: int) -> None:
-        self.redis, self.prefix, self.window = redis, prefix, window
+    While Redis is unavailable (app.kv.breaker), attempts are counted in this process instead:
+    logins keep working and keep being limited, per process, until Redis answers again.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, *, window: int, breaker: Breaker) -> None:
+        self.redis, self.prefix, self.window, self.breaker = redis, prefix, window, breaker
+        self.local = MemoryAttemptCounter(window=window)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:attempts:{key}"
 
     async def tally(self, key: str) -> Tally:
+        try:
+            return await self.breaker.call(lambda: self._tally(key))
+        except RedisUnavailable:
+            return await self.local.tally(key)
+
+    async def _tally(self, key: str) -> Tally:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self._key(key))
             pipe.ttl(self._key(key))
@@ -99,6 +113,12 @@ class RedisAttemptCounter:
         return Tally(count, max(int(ttl), 1) if count else 0)
 
     async def fail(self, key: str) -> Tally:
+        try:
+            return await self.breaker.call(lambda: self._fail(key))
+        except RedisUnavailable:
+            return await self.local.fail(key)
+
+    async def _fail(self, key: str) -> Tally:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(self._key(key))
             pipe.expire(self._key(key), self.window, nx=True)
@@ -107,8 +127,12 @@ class RedisAttemptCounter:
         return Tally(int(count), max(int(ttl), 1))
 
     async def reset(self, key: str) -> None:
-        await self.redis.delete(self._key(key))
+        await self.local.reset(key)
+        with contextlib.suppress(RedisUnavailable):
+            await self.breaker.call(lambda: self.redis.delete(self._key(key)))
 
     async def forgive(self, key: str) -> None:
+        await self.local.forgive(key)
         # Never below zero, and never a key without expiry: only decrement what exists.
-        await self.redis.eval(_FORGIVE, 1, self._key(key))
+        with contextlib.suppress(RedisUnavailable):
+            await self.breaker.call(lambda: self.redis.eval(_FORGIVE, 1, self._key(key)))

@@ -14,11 +14,13 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.events import ChangeKind, Event
+from app.kv.breaker import Breaker, RedisUnavailable
 
 logger = logging.getLogger("contentgraph.broker")
 
@@ -109,9 +111,14 @@ class Broker:
 
 
 class RedisBroker(Broker):
-    def __init__(self, redis: Redis, prefix: str, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, breaker: Breaker, queue_size: int = QUEUE_SIZE
+    ) -> None:
         super().__init__(queue_size)
-        self.redis = redis
+        self.redis, self.breaker = redis, breaker
+        # Events published while Redis did not answer are gone (pub/sub is at-most-once):
+        # when it answers again, this process's subscribers are told to refetch.
+        breaker.on_recovery.append(self.resync)
         self.channel_prefix = f"{prefix}:events:"
         self._outgoing: asyncio.Queue[Event] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,11 +154,12 @@ class RedisBroker(Broker):
         assert self._outgoing is not None
         while True:
             event = await self._outgoing.get()
+            channel, payload = self.channel_prefix + event.topic, event.encode()
             try:
-                await self.redis.publish(self.channel_prefix + event.topic, event.encode())
-            except RedisError as exc:
-                # At-most-once: subscribers will get a RESYNC when the listener reconnects.
-                logger.warning("could not publish %s on %s: %s", event.kind, event.topic, exc)
+                await self.breaker.call(partial(self.redis.publish, channel, payload))
+            except RedisUnavailable:
+                # At-most-once: subscribers get a RESYNC when Redis answers again.
+                logger.info("event %s on %s dropped: Redis is unavailable", event.kind, event.topic)
 
     async def _listen_forever(self) -> None:
         delay, first = 0.1, True
@@ -160,7 +168,9 @@ class RedisBroker(Broker):
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.psubscribe(self.channel_prefix + "*")
                     self.connected.set()
-                    if not first:
+                    if self.breaker.is_open:
+                        self.breaker.succeeded()  # its recovery tells subscribers to resync
+                    elif not first:
                         logger.warning("event broker reconnected; subscribers told to resync")
                         self.resync()
                     first, delay = False, 0.1

@@ -22,7 +22,8 @@ def client(url: str, max_connections: int = 64) -> Redis:
         socket_connect_timeout=2,
         socket_timeout=5,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
+        # Every call is also bounded by the circuit breaker's deadline (app.kv.breaker).
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=2),
         retry_on_error=[ConnectionError, TimeoutError],
     )
     return Redis(connection_pool=pool)
