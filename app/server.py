@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
+from app.http.failures import internal_error
 from app.http.fast_reads import GRAPHQL_PATH, answer_before_routing
 from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: internal_error},
     )
     app.state.settings = settings
     app.state.db = services.db

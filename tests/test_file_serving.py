@@ -210,3 +210,30 @@ async def test_a_row_whose_blob_is_missing_answers_404(
     response = await client.get(f"{path}?{query}")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "the file's content is missing"
+
+
+@pytest.mark.parametrize(
+    ("expires", "signature"),
+    [
+        ("٣٣٣٣٣٣٣٣٣٣", None),  # Arabic-Indic digits: isdigit() says yes
+        ("²", None),
+        ("9" * 5000, None),  # int() refuses more than 4,300 digits
+        ("-1", None),
+        (None, "é" * 43),  # compare_digest refuses non-ASCII text
+    ],
+)
+async def test_junk_in_a_signed_url_is_a_json_403(
+    client: httpx.AsyncClient, gql: GraphQLClient, expires: str | None, signature: str | None
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    path, query = avatar["url"].split("?")
+    params = dict(pair.split("=") for pair in query.split("&"))
+    response = await client.get(
+        path,
+        params={
+            "expires": params["expires"] if expires is None else expires,
+            "signature": params["signature"] if signature is None else signature,
+        },
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "FORBIDDEN"

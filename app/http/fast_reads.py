@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.types import Message, Receive, Scope, Send
 
 from app.http.graphql import APPLICATION_JSON, negotiate
+from app.numbers import parse_count
 
 if TYPE_CHECKING:
     from app.http.graphql import GraphQLEndpoint
@@ -56,7 +57,8 @@ async def answer_before_routing(
         return receive
     media_type = negotiate(accept.decode("latin-1"))
     limit = endpoint.settings.max_request_bytes
-    if media_type is None or (length is not None and length.isdigit() and int(length) > limit):
+    declared = parse_count(length)
+    if media_type is None or (declared is not None and declared > limit):
         return receive  # the endpoint says what is wrong
     messages: list[Message] = []
     chunks: list[bytes] = []

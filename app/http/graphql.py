@@ -41,6 +41,7 @@ from app.http.websockets import (
     client_address,
     refuse,
 )
+from app.numbers import parse_count
 from app.storage.entities import ENTITIES, limits_for
 from schema.compiled import CompiledReads
 from schema.context import Context, bearer_token
@@ -68,6 +69,8 @@ _STATUS_CODES = {
     406: "NOT_ACCEPTABLE",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    503: ErrorCode.SERVICE_UNAVAILABLE.value,
+    507: "INSUFFICIENT_STORAGE",
 }
 
 
@@ -208,8 +211,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return guarded
 
     async def _respond(self, request: Request, limit: int) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
+        length = parse_count(request.headers.get("content-length"))
+        if length is not None and length > limit:
             raise PayloadTooLarge
         if request.method not in {"GET", "POST"}:
             raise HTTPException(405, "GraphQL is served over GET (queries) and POST")

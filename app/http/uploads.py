@@ -10,6 +10,8 @@ removed when the request ends, whether it succeeded, failed, or the client went 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +20,15 @@ from cross_web import HTTPException
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from app.numbers import parse_count
 from app.storage.blobs import BlobStore, TempBlob, TempWriter, TooLarge
 from app.storage.files import Incoming
 
 #: Headers a browser cannot send cross-site without a CORS preflight (Apollo's convention).
+logger = logging.getLogger("contentgraph.uploads")
+
+#: python-multipart refuses longer boundaries with its own exception (RFC 2046 allows 70).
+MAX_BOUNDARY = 256
 CSRF_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight")
 FIELD_PARTS = ("operations", "map")
 
@@ -87,7 +94,9 @@ class MultipartUpload:
         boundary = options.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
             raise HTTPException(400, "a multipart request needs a boundary")
-        parser = MultipartParser(
+        if len(boundary) > MAX_BOUNDARY:
+            raise HTTPException(400, f"the multipart boundary exceeds {MAX_BOUNDARY} characters")
+        parser = MultipartParser(  # (python-multipart's checks fail later, in write)
             boundary,
             {
                 "on_part_begin": self._on_part_begin,
@@ -161,6 +170,8 @@ class MultipartUpload:
             raise HTTPException(
                 413, f"the file in part {part.name!r} exceeds {exc.limit} bytes"
             ) from None
+        except OSError as exc:
+            raise _storage_error(exc) from None
 
     async def _end(self) -> None:
         part = self._part
@@ -168,7 +179,10 @@ class MultipartUpload:
         if part.writer is None:
             self.fields[part.name] = bytes(part.data)
         else:
-            blob = await part.writer.finish()
+            try:
+                blob = await part.writer.finish()
+            except OSError as exc:
+                raise _storage_error(exc) from None
             self.temporary.append(blob)
             self.files[part.name] = Incoming(part.filename, blob)
         self._part = None
@@ -215,6 +229,15 @@ class MultipartUpload:
                 await self.blobs.discard(blob)
 
 
+def _storage_error(error: OSError) -> HTTPException:
+    """A full disk (or quota) is the server's condition, and says so: 507, nothing kept."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        logger.warning("an upload was refused: the files root is full (%s)", error)
+        return HTTPException(507, "the server has no room to store this upload; try later")
+    logger.error("an upload could not be written: %s", error)
+    return HTTPException(503, "the upload could not be stored; try again")
+
+
 def _put(operations: dict[str, Any], path: str, value: Incoming) -> None:
     """Replace the null at ``variables.files.0`` (say) with the uploaded file."""
     keys = path.split(".")
@@ -223,11 +246,11 @@ def _put(operations: dict[str, Any], path: str, value: Incoming) -> None:
     target: Any = operations
     for key in keys[:-1]:
         target = _step(target, key, path)
-    last = keys[-1]
-    if isinstance(target, list) and last.isdigit() and int(last) < len(target):
-        if target[int(last)] is not None:
+    last, index = keys[-1], parse_count(keys[-1])
+    if isinstance(target, list) and index is not None and index < len(target):
+        if target[index] is not None:
             raise HTTPException(400, f"map path {path!r} must point at a null")
-        target[int(last)] = value
+        target[index] = value
     elif isinstance(target, dict) and last in target and target[last] is None:
         target[last] = value
     else:
@@ -237,6 +260,7 @@ def _put(operations: dict[str, Any], path: str, value: Incoming) -> None:
 def _step(target: Any, key: str, path: str) -> Any:
     if isinstance(target, dict) and key in target:
         return target[key]
-    if isinstance(target, list) and key.isdigit() and int(key) < len(target):
-        return target[int(key)]
+    index = parse_count(key)
+    if isinstance(target, list) and index is not None and index < len(target):
+        return target[index]
     raise HTTPException(400, f"map path {path!r} does not exist in operations")

@@ -7,6 +7,8 @@ import hmac
 import time
 import uuid
 
+from app.numbers import parse_count
+
 
 class UrlSigner:
     def __init__(self, secret: str, ttl: int) -> None:
@@ -33,6 +35,7 @@ class UrlSigner:
         return self._mac(entity, file_id, expires)
 
     def verify(self, entity: str, file_id: uuid.UUID, expires: str, signature: str) -> bool:
-        if not expires.isdigit() or int(expires) < time.time():
-            return False
-        return hmac.compare_digest(self._mac(entity, file_id, int(expires)), signature)
+        moment = parse_count(expires)
+        if moment is None or moment < time.time() or not signature.isascii():
+            return False  # (compare_digest refuses non-ASCII text with a TypeError)
+        return hmac.compare_digest(self._mac(entity, file_id, moment), signature)
