@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     login_window_seconds: Annotated[int, Field(ge=1)] = 15 * 60
     login_max_failures_per_user: Annotated[int, Field(ge=1)] = 5
     login_max_failures_per_address: Annotated[int, Field(ge=1)] = 20
+    login_max_failures_per_username: Annotated[int, Field(ge=1)] = 100
     password_time_cost: Annotated[int, Field(ge=1)] = 3
     password_memory_kib: Annotated[int, Field(ge=8)] = 64 * 1024
 

@@ -162,6 +162,39 @@ async def test_repeated_failures_are_rate_limited_per_username(
     assert (await login(anon, "bystander"))["data"]["login"]["token"]
 
 
+async def test_failures_from_one_address_cannot_lock_the_owner_out(
+    app: Starlette, anon: GraphQLClient
+) -> None:
+    """Six failures for a username from anywhere used to lock its owner out for 15 minutes:
+    a lockout switch for anyone. Now the guesser's address is stopped, the owner's is not."""
+    await user_token(app, "owner", "viewer")
+    for _ in range(app.state.settings.login_max_failures_per_user + 3):
+        await login(anon, "owner", "an attacker's guess")
+    assert (await login(anon, "owner"))["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    elsewhere = GraphQLClient(await _client_from(app, "10.99.0.1"))
+    assert (await login(elsewhere, "owner"))["data"]["login"]["token"]
+    await elsewhere.http.aclose()
+
+
+async def test_a_distributed_guess_meets_the_username_bar(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.state.settings, "login_max_failures_per_username", 12)
+    await user_token(app, "popular", "viewer")
+    for n in range(12):  # 3 guesses each from 4 addresses: no address meets its limits
+        guesser = GraphQLClient(await _client_from(app, f"10.98.{n // 3}.1"))
+        await login(guesser, "popular", "guess")
+        await guesser.http.aclose()
+    owner = GraphQLClient(await _client_from(app, "10.97.0.1"))
+    assert (await login(owner, "popular"))["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    await owner.http.aclose()
+
+
+async def _client_from(app: Starlette, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 async def test_repeated_failures_are_rate_limited_per_address(
     app: Starlette, anon: GraphQLClient
 ) -> None:

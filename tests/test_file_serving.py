@@ -11,6 +11,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from schema.ids import to_global_id
 from tests import images
 from tests.conftest import GraphQLClient, user_token
 from tests.test_uploads import new_contact, set_avatar
@@ -161,13 +162,15 @@ async def test_tampered_and_expired_signatures_are_refused(
         lambda p: "/files/..%2Fvar/x/secret_key",
     ],
 )
-async def test_wrong_addresses_are_404_never_another_file(
+async def test_wrong_addresses_never_serve_another_file(
     client: httpx.AsyncClient, gql: GraphQLClient, mangle: Any
 ) -> None:
+    """404 for what names no file; 403 where the signature does not fit the new address (it
+    is checked before the lookup, so it says nothing about which files exist)."""
     avatar = await contact_avatar(client, gql)
     path, query = avatar["url"].split("?")
     response = await client.get(f"{mangle(path)}?{query}")
-    assert response.status_code == 404
+    assert response.status_code in {403, 404}
     assert b"\x89PNG" not in response.content
 
 
@@ -237,3 +240,33 @@ async def test_junk_in_a_signed_url_is_a_json_403(
     )
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "FORBIDDEN"
+
+
+async def test_refusals_do_not_tell_which_files_exist(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    """401 and 403 come before the lookup: the same for a file that exists and one that
+    does not, so probing ids learns nothing."""
+    avatar = await contact_avatar(client, gql)
+    real = avatar["url"].split("?")[0]
+    missing = real.replace(real.split("/")[3], str(uuid.uuid4()))
+    nobody = await user_token(app, "no-scopes")
+    for headers, status in (({}, 401), ({"Authorization": f"Bearer {nobody}"}, 403)):
+        answers = [await client.get(path, headers=headers) for path in (real, missing)]
+        assert [a.status_code for a in answers] == [status, status]
+        assert answers[0].json() == answers[1].json()
+    bad_signature = {"expires": str(int(time.time()) + 60), "signature": "0" * 43}
+    answers = [await client.get(path, params=bad_signature) for path in (real, missing)]
+    assert [a.status_code for a in answers] == [403, 403]
+
+
+async def test_node_answers_alike_for_a_file_one_may_not_read_and_a_missing_one(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    avatar = await contact_avatar(client, gql)
+    missing = to_global_id("StoredFile", uuid.uuid4())
+    nobody = gql.as_user(await user_token(app, "no-scopes-either"))
+    query = "query($id: ID!) { node(id: $id) { id } }"
+    answers = [await nobody(query, id=node) for node in (avatar["id"], missing)]
+    assert answers == [{"data": {"node": None}}] * 2
+    assert (await gql(query, id=avatar["id"]))["data"]["node"] == {"id": avatar["id"]}

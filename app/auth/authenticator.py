@@ -82,15 +82,23 @@ class Authenticator:
 
     async def login(self, username: str, password: str, address: str) -> LoginResult:
         """Every attempt is counted *before* the password is checked (and forgiven after a
-        success), so concurrent guesses cannot all slip in under the limit."""
+        success), so concurrent guesses cannot all slip in under the limit.
+
+        Failures count per username *from one address* (a guesser there is stopped after a
+        few), per address (one guesser, many usernames) and per username from everywhere with
+        a much higher bar - so nobody can lock an owner out from one address by failing on
+        purpose, yet a distributed guess at one account still meets a limit.
+        """
         name = normalise_username(username)
-        user_key, address_key = f"user:{name}", f"address:{address}"
-        self._refuse_if_limited(
-            await self.attempts.fail(user_key), self.settings.login_max_failures_per_user
-        )
-        self._refuse_if_limited(
-            await self.attempts.fail(address_key), self.settings.login_max_failures_per_address
-        )
+        pair_key, user_key = f"user:{name}|address:{address}", f"user:{name}"
+        address_key = f"address:{address}"
+        settings = self.settings
+        for key, limit in (
+            (pair_key, settings.login_max_failures_per_user),
+            (address_key, settings.login_max_failures_per_address),
+            (user_key, settings.login_max_failures_per_username),
+        ):
+            self._refuse_if_limited(await self.attempts.fail(key), limit)
         invalid = LoginRefused("INVALID_CREDENTIALS", "wrong username or password")
         if "\x00" in name or "\x00" in password:
             raise invalid  # no user can have these, and PostgreSQL refuses NUL in text
@@ -105,8 +113,9 @@ class Authenticator:
                 raise invalid
             if user.is_locked:
                 raise LoginRefused("ACCOUNT_LOCKED", "this account is locked")
-            await self.attempts.reset(user_key)
+            await self.attempts.reset(pair_key)
             await self.attempts.forgive(address_key)
+            await self.attempts.forgive(user_key)
             new_hash = (
                 await asyncio.to_thread(self.passwords.hash, password) if needs_rehash else None
             )

@@ -16,6 +16,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from app.auth.viewer import Viewer
 from app.container import Services
 from app.db.models import StoredFile
 from app.storage.entities import ENTITIES, StorageEntity
@@ -32,11 +33,7 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": codes[status], "message": message}}, status)
 
 
-async def _row(services: Services, entity: str, file_id: str, filename: str) -> StoredFile | None:
-    try:
-        key = uuid.UUID(file_id)
-    except ValueError:
-        return None
+async def _row(services: Services, entity: str, key: uuid.UUID, filename: str) -> StoredFile | None:
     async with services.db.session() as session:
         row = await session.get(StoredFile, key)
     if row is None or row.entity != entity or row.filename != filename:
@@ -45,26 +42,28 @@ async def _row(services: Services, entity: str, file_id: str, filename: str) -> 
 
 
 async def _refusal(
-    request: Request, services: Services, entity: StorageEntity, row: StoredFile
-) -> tuple[Response | None, str]:
-    """None when the caller may read the file, with the Cache-Control to answer with."""
+    request: Request, services: Services, entity: StorageEntity, key: uuid.UUID
+) -> tuple[Response | None, str, Viewer | None]:
+    """Whether the caller may read files of this entity, decided *before* looking the file
+    up - a refusal for a file that exists and a 404 for one that does not would tell which
+    ids exist. (None, Cache-Control, the viewer when ownership is still to be checked.)"""
     if entity.public:
-        return None, PUBLIC_CACHE
+        return None, PUBLIC_CACHE, None
     expires, signature = request.query_params.get("expires"), request.query_params.get("signature")
     if expires is not None or signature is not None:
-        if not services.signer.verify(entity.name, row.id, expires or "", signature or ""):
-            return _problem(403, "the link is invalid or has expired"), ""
+        if not services.signer.verify(entity.name, key, expires or "", signature or ""):
+            return _problem(403, "the link is invalid or has expired"), "", None
         remaining = max(int(expires or 0) - int(time.time()), 0)
-        return None, f"private, max-age={remaining}"
+        return None, f"private, max-age={remaining}", None
     token = bearer_token(request.headers.get("authorization"))
     viewer = await services.auth.viewer(token) if token else None
     if viewer is None:
-        return _problem(401, "sign in, or use the file's signed url"), ""
-    if entity.owner_readable and viewer.user_id == row.uploaded_by_id:
-        return None, "private, no-cache"
-    if not entity.readable <= viewer.scopes:
-        return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}"), ""
-    return None, "private, no-cache"
+        return _problem(401, "sign in, or use the file's signed url"), "", None
+    if entity.readable <= viewer.scopes:
+        return None, "private, no-cache", None
+    if entity.owner_readable:
+        return None, "private, no-cache", viewer  # theirs, or refused once the row is known
+    return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}"), "", None
 
 
 def _not_modified(request: Request, etag: str, row: StoredFile) -> bool:
@@ -87,14 +86,18 @@ async def serve_file(request: Request) -> Response:
     entity = ENTITIES.get(request.path_params["entity"])
     if entity is None:
         return _problem(404, "no such storage entity")
-    row = await _row(
-        services, entity.name, request.path_params["file_id"], request.path_params["filename"]
-    )
-    if row is None:
+    try:
+        key = uuid.UUID(request.path_params["file_id"])
+    except ValueError:
         return _problem(404, "no such file")
-    refusal, cache_control = await _refusal(request, services, entity, row)
+    refusal, cache_control, owner_to_check = await _refusal(request, services, entity, key)
     if refusal is not None:
         return refusal
+    row = await _row(services, entity.name, key, request.path_params["filename"])
+    if row is None:
+        return _problem(404, "no such file")
+    if owner_to_check is not None and owner_to_check.user_id != row.uploaded_by_id:
+        return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}")
     etag = f'"{row.sha256}"'
     headers = {
         "ETag": etag,
