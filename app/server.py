@@ -26,6 +26,7 @@ from app.http.metrics import metrics
 from schema import build_schema
 
 logger = logging.getLogger("contentgraph")
+GC_THRESHOLDS = (700, 10, 100)
 
 
 def announce_first_admin(username: str, password: str) -> None:
@@ -70,6 +71,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Everything built so far (schema, models, routes) lives as long as the process: move
         # it out of the collector's way, so full collections stay short under load.
         gc.freeze()
+        # And make full collections rarer: each request leaves thousands of objects behind
+        # (documents in the parse cache among them), and a full collection - 30 ms and more
+        # on the 2-core development machine - landed every few dozen requests. Young
+        # collections stay as they are (small and frequent is what keeps them short).
+        # bench/hostile.py, slowest check of a hostile document: 71-97 ms with a 50,000
+        # young-generation threshold, 44-48 ms with this.
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:

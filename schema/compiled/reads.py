@@ -9,10 +9,11 @@ only; on SQLite every operation takes the normal path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections import OrderedDict
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import GraphQLError, GraphQLSchema
 from graphql.execution.values import get_argument_values, get_variable_values
 
@@ -31,7 +32,7 @@ from schema.limits import Documents
 
 logger = logging.getLogger("contentgraph.compiled")
 
-PLAN_CACHE_SIZE = 1024
+PLAN_CACHE_BYTES = 1024 * 1024  # of query text
 _NOT_COMPILED = object()
 #: Arguments the compiled path leaves to the resolvers: paging backwards, and filters.
 _UNCOMPILED_ARGUMENTS = ("last", "before", "filter")
@@ -51,7 +52,10 @@ class CompiledReads:
         self.documents = documents
         self.urls = FileUrls(signer)
         self.cursors = Cursors()
-        self._plans: OrderedDict[tuple[str, str | None], object] = OrderedDict()
+        # Bounded by the texts' size, as schema.limits.documents is: plans hold documents.
+        self._plans: LRUCache[tuple[str, str | None], tuple[int, object]] = LRUCache(
+            PLAN_CACHE_BYTES, getsizeof=lambda entry: entry[0]
+        )
         #: Operations answered by the compiled path (for /metrics and the differential test).
         self.answered = 0
         #: Operations the compiled path took on and then failed (each a bug of this path: the
@@ -61,14 +65,11 @@ class CompiledReads:
     def plan(self, query: str, operation_name: str | None) -> Plan | None:
         """The plan for a document, compiled once; None when it must run the normal way."""
         cache_key = (query, operation_name)
-        found = self._plans.get(cache_key)
-        if found is None:
-            found = self._compile(query, operation_name)
-            self._plans[cache_key] = found
-            if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)  # the least recently used
-        else:
-            self._plans.move_to_end(cache_key)
+        cached = self._plans.get(cache_key)
+        found = cached[1] if cached is not None else self._compile(query, operation_name)
+        if cached is None:
+            with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
+                self._plans[cache_key] = (len(query), found)
         return found if isinstance(found, Plan) else None
 
     def _compile(self, query: str, operation_name: str | None) -> object:
