@@ -24,12 +24,21 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+#: PostgreSQL's SQLSTATE classes and codes for "not now": connection exceptions (08),
+#: insufficient resources (53, too many connections), operator intervention (57: shutting
+#: down, starting up), and a database closed to connections (55000).
+_UNAVAILABLE_STATES = ("08", "53", "57", "55000")
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` (or what it wraps) says a dependency could not be reached."""
     seen = 0
     current: BaseException | None = error
     while current is not None and seen < 5:
         if isinstance(current, _UNAVAILABLE):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
             return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
             return True

@@ -30,6 +30,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.container import Services
+from app.failures import is_unavailable
 from app.http.graphiql import render_graphiql_page
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.http.websockets import (
@@ -274,9 +275,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if viewer is None:
                 return None
             return await compiled.answer(plan, bound, viewer)
-        except Exception:
+        except Exception as error:
             # The resolvers answer instead - with the error masked, if it happens there too.
             state.pop("viewer", None)
+            if is_unavailable(error):  # the database, not this path: no traceback, no count
+                logger.warning("compiled read: the database is unavailable (%s)", error)
+                return None
             compiled.failed += 1
             logger.exception("the compiled read failed; answering through the resolvers")
             return None
