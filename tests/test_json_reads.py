@@ -49,8 +49,13 @@ async def test_reads_survive_their_connections_being_killed(
     # resolvers answer; either way the answers are right and the reads after it compiled.
     for _ in range(3):
         assert await _names(client, token) == ["Ada"]
-    failed_over = any("compiled read failed" in r.getMessage() for r in caplog.records)
-    assert compiled.answered == before + (2 if failed_over else 3)
+    # (Seen as the database being unavailable, or - asyncpg confused by the dead socket - as
+    # a failure of the read; the resolvers answered it.)
+    fell_back = any(
+        "database is unavailable" in r.getMessage() or "compiled read failed" in r.getMessage()
+        for r in caplog.records
+    )
+    assert compiled.answered == before + (2 if fell_back else 3)
 
 
 async def test_a_read_cancelled_midway_gives_its_slot_back(app: Starlette) -> None:
