@@ -6,6 +6,7 @@ cache and pub/sub, files under ``./files``. Production sets ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from app.storage.names import ENTITY_NAMES, LIMIT_KEYS
 
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
         le=3600,
         description="Queries and subscription events running longer are stopped",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call this server, comma-separated ('*': any)",
+    )
+    cors_origin_regex: str | None = Field(
+        default=None,
+        description="Origins matching this pattern may too; default: localhost (embedded only)",
+    )
+    cors_allow_credentials: bool = False
+    cors_max_age: Annotated[int, Field(ge=0, le=86_400)] = 600
     ws_max_connections_per_address: Annotated[int, Field(ge=1)] = 50
     ws_max_anonymous_connections_per_address: Annotated[int, Field(ge=1)] = 10
     ws_max_subscriptions: Annotated[int, Field(ge=1)] = 100
@@ -165,6 +176,28 @@ class Settings(BaseSettings):
                     raise ValueError(f"{entity}: {key} must be at least 1, not {limit}")
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """A comma-separated list (or a JSON one); trailing slashes dropped, as browsers send
+        an Origin without one."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            return [str(origin).strip().rstrip("/") for origin in value if str(origin).strip()]
+        return value
+
+    @field_validator("cors_origin_regex")
+    @classmethod
+    def _check_origin_regex(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -174,6 +207,15 @@ class Settings(BaseSettings):
     def _page_sizes_agree(self) -> Settings:
         if self.page_size_default > self.page_size_max:
             raise ValueError("PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX")
+        return self
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS '*' cannot go with CORS_ALLOW_CREDENTIALS: any site could then "
+                "act with its visitors' credentials; list the origins instead"
+            )
         return self
 
     @property

@@ -9,15 +9,15 @@ import sys
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
 
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
 from app.http.failures import internal_error
-from app.http.fast_reads import GRAPHQL_PATH, answer_before_routing
+from app.http.fast_reads import GRAPHQL_PATH, CompiledReadsMiddleware
 from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
@@ -40,18 +40,6 @@ def announce_first_admin(username: str, password: str) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-class ContentGraph(Starlette):
-    """Starlette, with compiled GraphQL reads answered before routing (app.http.fast_reads)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            found = await answer_before_routing(self.state.graphql, scope, receive, send)
-            if found is None:
-                return
-            receive = found
-        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -83,7 +71,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await services.close()
 
-    app = ContentGraph(
+    app = Starlette(
+        # Outermost first. The compiled reads' front door is innermost: CORS (and whatever
+        # else is added here) applies to its answers as to every other.
+        middleware=[
+            graphql.cors.middleware(),
+            Middleware(CompiledReadsMiddleware, endpoint=graphql),
+        ],
         routes=[
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),

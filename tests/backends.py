@@ -24,8 +24,11 @@ REQUIRE_SERVICES = os.environ.get("CONTENTGRAPH_REQUIRE_SERVICES") == "1"
 REDIS_URL = os.environ.get("CONTENTGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 #: Production-like defaults for tests: no anonymous reads; cheap hashing to keep tests fast.
+#: A frontend on another origin, allowed by the test servers (CORS).
+FRONTEND_ORIGIN = "http://frontend.test"
 COMMON: dict[str, object] = {
     "secret_key": TEST_SECRET,
+    "cors_origins": [FRONTEND_ORIGIN],
     "anonymous_read": False,
     "password_time_cost": 1,
     "password_memory_kib": 8,

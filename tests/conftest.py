@@ -28,6 +28,7 @@ from app.db.migrate import upgrade
 from app.db.models import Base
 from app.server import create_app
 from tests.backends import (
+    FRONTEND_ORIGIN,
     TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
@@ -203,6 +204,7 @@ def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "VAR_DIR": str(workdir / "var"),
         "FILES_ROOT": str(workdir / "files"),
         "SECRET_KEY": TEST_SECRET,
+        "CORS_ORIGINS": FRONTEND_ORIGIN,
         "LOG_LEVEL": "WARNING",
         "PASSWORD_TIME_COST": "1",
         "PASSWORD_MEMORY_KIB": "8",
@@ -303,6 +305,7 @@ def production_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         "VAR_DIR": str(workdir / "var"),
         "FILES_ROOT": str(workdir / "files"),
         "SECRET_KEY": TEST_SECRET,
+        "CORS_ORIGINS": FRONTEND_ORIGIN,
         "LOG_LEVEL": "WARNING",
         "PASSWORD_TIME_COST": "1",
         "PASSWORD_MEMORY_KIB": "8",

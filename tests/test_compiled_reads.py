@@ -24,6 +24,7 @@ from app.config import Settings
 from app.db.models import Album, Contact, Photo, Role
 from app.server import create_app
 from schema.ids import to_global_id
+from tests.backends import FRONTEND_ORIGIN
 from tests.conftest import user_token
 from tests.factories import add, album_with_photos, stored_file
 
@@ -263,8 +264,11 @@ async def both(
     query: str,
     variables: dict[str, Any],
 ) -> tuple[httpx.Response, httpx.Response]:
-    """The answer with the compiled path, then with it switched off on the same app."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    """The answer with the compiled path, then with it switched off on the same app (from a
+    page on another origin, so CORS applies to both)."""
+    headers = {"Origin": FRONTEND_ORIGIN}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     body = {"query": query, "variables": variables}
     endpoint = app.state.graphql
     fast = await http.post("/graphql", json=body, headers=headers)
@@ -276,10 +280,21 @@ async def both(
     return fast, slow
 
 
+#: Headers that may differ between equal answers: the body's length (the same JSON can be
+#: spelled differently) and what the server adds per response.
+VARYING_HEADERS = frozenset({"content-length", "date", "server"})
+
+
 def assert_same(fast: httpx.Response, slow: httpx.Response, query: str) -> None:
     assert fast.status_code == slow.status_code, query
     # orjson keeps key order, so this compares order too.
     assert orjson.dumps(fast.json()) == orjson.dumps(slow.json()), query
+    headers = [
+        {(k, v) for k, v in response.headers.items() if k not in VARYING_HEADERS}
+        for response in (fast, slow)
+    ]
+    assert headers[0] == headers[1], query
+    assert fast.headers["access-control-allow-origin"] == FRONTEND_ORIGIN
 
 
 # graphql-core abandons sibling resolver coroutines it has already made when a field error

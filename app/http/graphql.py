@@ -25,12 +25,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.websocket_origin import is_same_origin
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.container import Services
 from app.failures import is_unavailable
+from app.http.cors import CorsPolicy
 from app.http.graphiql import render_graphiql_page
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.http.websockets import (
@@ -142,6 +144,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         )
         self.services = services
         self.settings = services.settings
+        self.cors = CorsPolicy.from_settings(services.settings)
         self.sockets = SocketBudget(
             services.settings.ws_max_connections_per_address,
             services.settings.ws_max_anonymous_connections_per_address,
@@ -176,6 +179,21 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if upload is not None:
                 await upload.cleanup()
         await response(scope, receive, send)
+
+    def _check_websocket_origin(self, request: WebSocket) -> bool:
+        """The cross-origin policy of HTTP (app.http.cors) for websocket handshakes too:
+        same-origin and non-browser clients (no Origin) always, others when allowed."""
+        origin = request.headers.get("origin")
+        if origin is None or request.headers.get("sec-fetch-site") == "same-origin":
+            return True
+        if is_same_origin(origin, request.headers.get("host")) or self.cors.allows(origin):
+            return True
+        logger.warning(
+            "refused a websocket from a page on %r: add it to CORS_ORIGINS (or match it with "
+            "CORS_ORIGIN_REGEX) if it should connect",
+            origin,
+        )
+        return False
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Each socket holds a place in its address's budget until it closes."""
