@@ -26,6 +26,8 @@ from app.http.metrics import metrics
 from schema import build_schema
 
 logger = logging.getLogger("contentgraph")
+EVENT_STREAMS_PATH = GRAPHQL_PATH + "/stream"
+EVENT_STREAM_METHODS = ["GET", "POST", "PUT", "DELETE"]
 GC_THRESHOLDS = (700, 10, 100)
 
 
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
+            Route(EVENT_STREAMS_PATH, graphql.event_streams, methods=EVENT_STREAM_METHODS),
             Mount(
                 GRAPHIQL_ASSETS_PREFIX,
                 StaticFiles(directory=GRAPHIQL_ASSETS_DIR),

@@ -44,6 +44,9 @@ class Context:
     services: Services
     #: graphql-transport-ws / graphql-ws put the connection_init payload here.
     connection_params: dict[str, Any] | None = None
+    #: A long-lived HTTP request (an event stream): its session is re-checked as a
+    #: websocket's is, not resolved once for good.
+    long_lived: bool = False
     loaders: Loaders = field(init=False)
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
     _ws_checked: tuple[float, Viewer | None] | None = field(default=None, init=False)
@@ -102,13 +105,13 @@ class Context:
     async def viewer(self) -> Viewer:
         """Who is asking: resolved once per HTTP request, however many resolvers ask at once.
 
-        A websocket connection re-checks its session at most once per ``WS_RECHECK`` seconds
-        (shared by all its operations): a revoked session or a lost scope stops within that
-        time, without one session lookup per subscriber per event.
+        A websocket connection (or an event stream) re-checks its session at most once per
+        ``WS_RECHECK`` seconds (shared by all its operations): a revoked session or a lost
+        scope stops within that time, without one session lookup per subscriber per event.
         """
         if self._connection is not None:
             return await self._connection.viewer()
-        if self.request.scope["type"] != "http":
+        if self.long_lived or self.request.scope["type"] != "http":
             now = time.monotonic()
             if self._ws_checked is None or now - self._ws_checked[0] > WS_RECHECK:
                 self._ws_checked = (now, await self.auth.viewer(self.token(), fresh=True))

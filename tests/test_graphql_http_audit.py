@@ -12,17 +12,12 @@ Node and npm are optional on a laptop (the test skips) and required in CI, where
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-JS_DIR = Path(__file__).parent / "js"
-REQUIRE_NODE = os.environ.get("CONTENTGRAPH_REQUIRE_NODE") == "1"
-MIN_NODE_MAJOR = 18  # the audit uses the global fetch
+from tests.node import JS_DIR, node
 
 #: SHOULD audits we knowingly fail, by audit id, with the one-line reason we differ.
 SHOULD_ALLOWED_TO_FAIL: dict[str, str] = {}
@@ -33,52 +28,12 @@ MAY_ALLOWED_TO_FAIL: dict[str, str] = {}
 AuditResult = dict[str, Any]
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRE_NODE:
-        pytest.fail(f"CONTENTGRAPH_REQUIRE_NODE=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        _unavailable(f"{name} is not on PATH")
-    assert path is not None
-    return path
-
-
-def _node() -> str:
-    node = _tool("node")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
-    major = int(version.stdout.strip().lstrip("v").split(".")[0])
-    if major < MIN_NODE_MAJOR:
-        _unavailable(f"node {version.stdout.strip()} is older than {MIN_NODE_MAJOR}")
-    return node
-
-
-def _install(npm: str) -> None:
-    """npm ci when node_modules is missing or older than the lockfile."""
-    installed = JS_DIR / "node_modules" / ".package-lock.json"
-    lock = JS_DIR / "package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    completed = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, f"npm ci failed:\n{completed.stdout}\n{completed.stderr}"
-
-
 @pytest.fixture(scope="module")
 def audit(request: pytest.FixtureRequest) -> list[AuditResult]:
-    node = _node()
-    _install(_tool("npm"))
+    binary = node()
     live_server: str = request.getfixturevalue("live_server")  # only once Node is known to work
     completed = subprocess.run(
-        [node, "audit.mjs", f"{live_server}/graphql"],
+        [binary, "audit.mjs", f"{live_server}/graphql"],
         cwd=JS_DIR,
         capture_output=True,
         text=True,

@@ -302,3 +302,55 @@ async def test_an_event_past_the_deadline_is_coded_and_the_stream_lives_on(serve
     assert on_time["payload"] == {
         "data": {"contactChanged": {"kind": "UPDATED", "contact": {"avatar": {"width": 64}}}}
     }
+
+
+# Event streams (GraphQL over SSE) hold places in the same budgets.
+
+
+async def test_event_streams_count_against_the_address_budget(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        sse = {"Accept": "text/event-stream"}
+        async with (
+            http.stream("POST", "/graphql/stream", json={"query": PUBLIC}, headers=sse) as one,
+            http.stream("POST", "/graphql/stream", json={"query": PUBLIC}, headers=sse) as two,
+        ):
+            assert (one.status_code, two.status_code) == (200, 200)
+            third = await http.post("/graphql/stream", json={"query": PUBLIC}, headers=sse)
+            assert third.status_code == 429  # the anonymous budget is 2
+            assert third.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+            signed_in = {**sse, "Authorization": f"Bearer {server.token}"}
+            async with http.stream(
+                "POST", "/graphql/stream", json={"query": PUBLIC}, headers=signed_in
+            ) as fine:
+                assert fine.status_code == 200
+        # Closed streams give their places back (once the server has seen them close).
+        for _ in range(40):
+            again = await http.post(
+                "/graphql/stream", json={"query": "{ __typename }"}, headers=sse
+            )
+            if again.status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert again.status_code == 200
+
+
+async def test_a_reserved_stream_holds_a_socket_s_operations(server: Server) -> None:
+    auth = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        token = (await http.put("/graphql/stream", headers=auth)).text
+        headers = {**auth, "X-GraphQL-Event-Stream-Token": token}
+        statuses = [
+            (
+                await http.post(
+                    "/graphql/stream",
+                    json={"query": PUBLIC, "extensions": {"operationId": f"op-{n}"}},
+                    headers=headers,
+                )
+            ).status_code
+            for n in range(4)
+        ]
+        async with http.stream(  # connecting and leaving gives the reservation's place back
+            "GET", "/graphql/stream", headers={**headers, "Accept": "text/event-stream"}
+        ) as stream:
+            assert stream.status_code == 200
+    assert statuses == [202, 202, 202, 429]  # a signed-in socket holds 3 here

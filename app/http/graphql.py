@@ -20,7 +20,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,7 +33,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.container import Services
 from app.failures import is_unavailable
 from app.http.cors import CorsPolicy
+from app.http.event_streams import EventStreams, wants_event_stream
 from app.http.graphiql import render_graphiql_page
+from app.http.requests import PayloadTooLarge, limited, parameter_problem
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.http.websockets import (
     STATE_KEY,
@@ -57,14 +59,6 @@ APPLICATION_JSON = "application/json"
 MULTIPART = "multipart/form-data"
 GRAPHIQL_ASSETS_PREFIX = "/graphiql/static"
 
-#: The request parameters we read, the JSON type each must have when present, and its name.
-_PARAMETERS = (
-    ("query", str, "a string"),
-    ("operationName", str, "a string"),
-    ("variables", dict, "an object"),
-    ("extensions", dict, "an object"),
-)
-
 _STATUS_CODES = {
     400: ErrorCode.BAD_REQUEST.value,
     404: "NOT_FOUND",
@@ -75,10 +69,6 @@ _STATUS_CODES = {
     503: ErrorCode.SERVICE_UNAVAILABLE.value,
     507: "INSUFFICIENT_STORAGE",
 }
-
-
-class PayloadTooLarge(Exception):
-    pass
 
 
 def negotiate(accept: str) -> str | None:
@@ -145,6 +135,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         self.services = services
         self.settings = services.settings
         self.cors = CorsPolicy.from_settings(services.settings)
+        self.event_streams = EventStreams(self)
         self.sockets = SocketBudget(
             services.settings.ws_max_connections_per_address,
             services.settings.ws_max_anonymous_connections_per_address,
@@ -164,7 +155,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             await self._websocket(scope, receive, send)
             return
         limit = self._body_limit(scope)
-        request = Request(scope, receive=self._limited(receive, limit))
+        request = Request(scope, receive=limited(receive, limit))
         try:
             response = await self._respond(request, limit)
         except HTTPException as exc:
@@ -214,21 +205,6 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             return self.settings.multipart_max_bytes
         return self.settings.max_request_bytes
 
-    def _limited(self, receive: Receive, limit: int) -> Receive:
-        """Refuse bodies past the limit, whether or not Content-Length tells the truth."""
-        received = 0
-
-        async def guarded() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge
-            return message
-
-        return guarded
-
     async def _respond(self, request: Request, limit: int) -> Response:
         length = parse_count(request.headers.get("content-length"))
         if length is not None and length > limit:
@@ -237,6 +213,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise HTTPException(405, "GraphQL is served over GET (queries) and POST")
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return await super().run(request)
+        if wants_event_stream(request.headers.get("accept", "")):
+            return await self.event_streams.distinct(request)  # GraphQL over SSE
         media_type = negotiate(request.headers.get("accept", ""))
         if media_type is None:
             raise HTTPException(
@@ -273,9 +251,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         except orjson.JSONDecodeError:
             return None  # parse_http_body refuses it
         state["payload"] = payload
-        if not isinstance(payload, dict) or any(
-            not isinstance(payload.get(name), kind | None) for name, kind, _ in _PARAMETERS
-        ):
+        if not isinstance(payload, dict) or parameter_problem(payload) is not None:
             return None  # parse_http_body says what is wrong
         query, operation_name = payload.get("query"), payload.get("operationName")
         variables, extensions = payload.get("variables"), payload.get("extensions")
@@ -373,11 +349,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             payload = request.starlette_request.state.payload
         else:
             payload = self.parse_json(await request.get_body())
-        if not isinstance(payload, dict):
-            raise HTTPException(400, "the request body must be a JSON object")
-        for name, kind, described in _PARAMETERS:
-            if not isinstance(payload.get(name), kind | None):
-                raise HTTPException(400, f"{name} must be {described} or null")
+        problem = parameter_problem(payload)
+        if problem is not None:
+            raise HTTPException(400, problem)
+        assert isinstance(payload, dict)
         return GraphQLRequestData(
             query=payload.get("query"),
             variables=payload.get("variables"),
