@@ -88,3 +88,8 @@ def build_schema(settings: Settings) -> Schema:
     list_enum_values_on_refusal(schema._schema)
     documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))
     return schema
+
+
+def sdl(settings: Settings) -> str:
+    """The schema in SDL, as ``contentgraph schema`` prints it and schema.graphql keeps it."""
+    return build_schema(settings).as_str() + "\n"
