@@ -1,4 +1,4 @@
-"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc.
+"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc, schema.
 
 Exit codes: 0 done; 1 the command ran and found a problem (fsck: a fault; createuser: the name
 or password was refused); 2 refused to run - invalid configuration or arguments, or a start-up
@@ -222,6 +222,14 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _schema(settings: Settings, args: argparse.Namespace) -> int:
+    """The SDL for frontend tools; needs no database, Redis or key, so it runs anywhere."""
+    from schema import sdl
+
+    sys.stdout.write(sdl(settings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contentgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--grace", type=float, help="minimum age in seconds (default GC_GRACE_SECONDS)")
     gc.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     gc.set_defaults(handler=_gc)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the GraphQL schema (SDL) for frontend tools",
+        description="Print the GraphQL schema in SDL; no database or Redis needed. The "
+        "repository keeps it in schema.graphql: contentgraph schema > schema.graphql",
+    )
+    schema.set_defaults(handler=_schema)
     return parser
 
 

@@ -13,6 +13,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -32,6 +33,8 @@ class LogLevel(StrEnum):
 
 
 DEFAULT_VAR_DIR = Path("var")
+#: What RFC 3986 allows in a URL, percent-escapes included.
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -60,6 +63,11 @@ class Settings(BaseSettings):
     var_dir: Path = DEFAULT_VAR_DIR
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Where clients reach this server (https://api.example.com); file URLs "
+        "are absolute under it. Empty: relative URLs (/files/...)",
+    )
     log_level: LogLevel = LogLevel.INFO
     secret_key: SecretStr | None = None
 
@@ -160,6 +168,35 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        """What file URLs are built under: scheme and host, maybe a path prefix (a proxy's
+        mount point); no query or fragment, since signed URLs append their own query."""
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not _URL_CHARACTERS.fullmatch(value):
+            # (also what lets the compiled path splice URLs into JSON without escaping them)
+            raise ValueError(
+                "must be a URL in ASCII without spaces, quotes or backslashes "
+                "(an international domain in its xn-- form)"
+            )
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            raise ValueError("must be an absolute http:// or https:// URL") from None
+        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL, like https://example.com"
+            )
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must not have a query or a fragment (? or #)")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials: every client would see them")
+        return value.rstrip("/")
 
     @field_validator("storage_limits")
     @classmethod

@@ -20,6 +20,7 @@ from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
 from app.storage.signing import UrlSigner
+from app.storage.urls import DownloadUrls
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
     auth: Authenticator
     files: Files
     signer: UrlSigner
+    urls: DownloadUrls
     broker: Broker
     cache: RowCache
     breaker: Breaker
@@ -82,4 +84,5 @@ def build_services(settings: Settings) -> Services:
 
     db.on_commit = after_commit
     broker.listeners.append(auth.viewers.on_events)  # changes committed by other processes
-    return Services(settings, db, redis, auth, files, signer, broker, cache, breaker)
+    urls = DownloadUrls(signer, settings.public_url)
+    return Services(settings, db, redis, auth, files, signer, urls, broker, cache, breaker)

@@ -11,6 +11,7 @@ from strawberry.types.execution import PreExecutionError
 
 from app.config import Settings
 from schema.context import OperationContext
+from schema.enums import list_enum_values_on_refusal
 from schema.errors import ErrorCodes
 from schema.execution import executor_with_deadline
 from schema.limits import DocumentGuard, Documents, Limits
@@ -84,5 +85,11 @@ def build_schema(settings: Settings) -> Schema:
         execution_context_class=executor_with_deadline(settings.operation_timeout_seconds),
         extensions=[OperationContext, ErrorCodes, guard],
     )
+    list_enum_values_on_refusal(schema._schema)
     documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))
     return schema
+
+
+def sdl(settings: Settings) -> str:
+    """The schema in SDL, as ``contentgraph schema`` prints it and schema.graphql keeps it."""
+    return build_schema(settings).as_str() + "\n"

@@ -18,7 +18,7 @@ from app.events import ChangeKind, Event, album_topic, contact_topic, files_topi
 from app.kv.broker import SlowConsumer
 from app.storage.entities import ENTITIES
 from schema.context import Context, Info
-from schema.errors import BadUserInput, ClientError, ErrorCode
+from schema.errors import ClientError, ErrorCode
 from schema.ids import decode_global_id, to_global_id
 from schema.limits.nodes import MAX_ITEMS, PAGE
 from schema.loaders import Loaders
@@ -26,6 +26,7 @@ from schema.permissions import require_scope
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.photo import Photo
+from schema.types.storage_entity import StorageEntityName
 from schema.types.stored_file import StoredFile
 
 strawberry.enum(ChangeKind, name="ChangeKind", description="What happened (RESYNC: refetch).")
@@ -74,7 +75,7 @@ class AlbumEvent:
 @strawberry.type(description="A file was stored in, or removed from, a storage entity.")
 class FileEvent:
     kind: ChangeKind
-    entity: str
+    entity: str = strawberry.field(description="The entity's name, as in StoredFile.entity.")
     file_id: strawberry.ID | None
     key: strawberry.Private[uuid.UUID | None]
 
@@ -148,10 +149,13 @@ class Subscription:
             yield event
 
     @strawberry.subscription(description="Files stored in or removed from a storage entity.")
-    async def file_changed(self, info: Info, entity: str) -> AsyncGenerator[FileEvent, None]:
-        storage = ENTITIES.get(entity)
-        if storage is None:
-            raise BadUserInput(f"no storage entity {entity!r}", argument="entity")
+    async def file_changed(
+        self,
+        info: Info,
+        entity: StorageEntityName,
+    ) -> AsyncGenerator[FileEvent, None]:
+        name: str = entity.value
+        storage = ENTITIES[name]  # (GraphQL validation let through only the enum's values)
 
         async def check() -> None:
             for scope in sorted(storage.readable):
@@ -160,7 +164,7 @@ class Subscription:
         def build(event: Event) -> FileEvent:
             key = _uuid(event.subject)
             file_id = strawberry.ID(to_global_id("StoredFile", key)) if key else None
-            return FileEvent(kind=event.kind, entity=entity, file_id=file_id, key=key)
+            return FileEvent(kind=event.kind, entity=name, file_id=file_id, key=key)
 
-        async for event in _stream(info.context, files_topic(entity), check, build):
+        async for event in _stream(info.context, files_topic(name), check, build):
             yield event

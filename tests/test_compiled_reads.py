@@ -25,7 +25,7 @@ from app.db.models import Album, Contact, Photo, Role
 from app.server import create_app
 from schema.ids import to_global_id
 from tests.backends import FRONTEND_ORIGIN
-from tests.conftest import user_token
+from tests.conftest import client_address, user_token
 from tests.factories import add, album_with_photos, stored_file
 
 FILE = ["id", "entity", "filename", "contentType", "size", "sha256", "width", "height"]
@@ -466,3 +466,62 @@ async def test_a_connection_without_a_page_is_compiled(
     assert "errors" not in fast.json()
     if compiled is not None:
         assert (compiled.answered, compiled.failed) == (before[0] + 1, before[1])
+
+
+def file_urls(found: Any) -> list[str]:
+    """Every ``url`` value in a decoded response."""
+    if isinstance(found, list):
+        return [url for item in found for url in file_urls(item)]
+    if not isinstance(found, dict):
+        return []
+    own = [found["url"]] if isinstance(found.get("url"), str) else []
+    return own + [url for value in found.values() for url in file_urls(value)]
+
+
+PUBLIC_URL = "https://api.example.com/content"
+#: File URLs of both kinds - signed (contacts.avatar, albums.photos) and public - on both paths.
+URL_QUERIES = [
+    "{ contacts(first: 20) { nodes { name avatar { url filename } } } }",
+    "{ albums(first: 5) { nodes { photos(first: 9) { nodes { file { url } } } } } }",
+]
+
+
+# (Its generated operations fail now and then, leaving graphql-core's coroutines behind: see
+# the note above the first test.)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+async def test_public_url_makes_file_urls_absolute_on_both_paths(
+    app: Starlette, backend_settings: Settings
+) -> None:
+    """PUBLIC_URL reaches both read paths: the same absolute URLs, signed or not."""
+    ids = await seed(app)
+    # users.avatar is the public entity; a contact pointing at one of its files takes the
+    # public branch of both paths (users themselves are not compiled).
+    public = stored_file("users.avatar", "me & you.png")
+    await add(app, public)
+    await add(app, Contact(id=uuid.uuid4(), name="Public face", avatar_id=public.id))
+    token = await user_token(app, "admin", "admin")
+    absolute = create_app(backend_settings.model_copy(update={"public_url": PUBLIC_URL}))
+    compiled = absolute.state.graphql.compiled
+    transport = httpx.ASGITransport(app=absolute, client=(client_address(), 40000))
+    urls: list[str] = []
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            cursors = await every_cursor(absolute, http, token, ids)
+            generated = [Generator(random.Random(n), ids, cursors).operation() for n in range(60)]
+            for query, variables in [(q, {}) for q in URL_QUERIES] + generated:
+                before = (compiled.answered, compiled.failed) if compiled else (0, 0)
+                fast, slow = await both(absolute, http, token, query, variables)
+                assert_same(fast, slow, query)
+                urls += file_urls(fast.json())
+                if compiled is not None:
+                    assert compiled.failed == before[1], query
+                    assert query not in URL_QUERIES or compiled.answered == before[0] + 1
+    finally:
+        await absolute.state.services.close()
+        gc.collect()
+    assert urls and all(url.startswith(f"{PUBLIC_URL}/files/") for url in urls), urls
+    assert any("?expires=" in url and "&signature=" in url for url in urls)
+    assert f"{PUBLIC_URL}/files/users.avatar/{public.id}/me%20%26%20you.png" in urls
+    if compiled is not None:
+        assert compiled.answered >= 20, compiled.answered

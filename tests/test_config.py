@@ -26,6 +26,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "PORT",
         "VAR_DIR",
         "STORAGE_LIMITS",
+        "PUBLIC_URL",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -72,6 +73,16 @@ def test_database_urls_are_normalised_to_async_drivers(
         ("STORAGE_LIMITS", '{"albums.photos": {"max_bytes": "x"}}', "albums.photos.max_bytes"),
         ("STORAGE_LIMITS", '{"albums.photos": 5}', "STORAGE_LIMITS"),
         ("STORAGE_LIMITS", "{albums.photos: 5}", "STORAGE_LIMITS: not valid JSON"),
+        ("PUBLIC_URL", "example.com", "absolute http:// or https:// URL"),
+        ("PUBLIC_URL", "/content", "absolute http:// or https:// URL"),
+        ("PUBLIC_URL", "ftp://example.com", "absolute http:// or https:// URL"),
+        ("PUBLIC_URL", "https://", "absolute http:// or https:// URL"),
+        ("PUBLIC_URL", "https://example.com:port", "absolute http:// or https:// URL"),
+        ("PUBLIC_URL", "https://example.com/?a=1", "query or a fragment"),
+        ("PUBLIC_URL", "https://example.com/#top", "query or a fragment"),
+        ("PUBLIC_URL", "https://user:pw@example.com", "credentials"),
+        ("PUBLIC_URL", 'https://example.com/a"b', "quotes or backslashes"),
+        ("PUBLIC_URL", "https://exämple.com", "xn--"),
     ],
 )
 def test_invalid_values_fail_with_one_clear_line(
@@ -83,6 +94,23 @@ def test_invalid_values_fail_with_one_clear_line(
     message = str(raised.value)
     assert fragment in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://api.example.com", "https://api.example.com"),
+        ("https://api.example.com/", "https://api.example.com"),
+        (" http://127.0.0.1:8000/content/ ", "http://127.0.0.1:8000/content"),
+        ("", None),
+    ],
+)
+def test_public_url_is_kept_without_its_trailing_slash(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str | None
+) -> None:
+    """File URLs append /files/...: a trailing slash would double it."""
+    monkeypatch.setenv("PUBLIC_URL", given)
+    assert load_settings().public_url == expected
 
 
 def test_valid_storage_limits_apply_to_their_entity(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,7 +144,7 @@ class MergeDocuments:
         if "id" in args:
             chosen.append(f'id: "{self.rng.choice("xy")}"')
         if "entity" in args:
-            chosen.append('entity: "albums.photos"')
+            chosen.append("entity: ALBUMS_PHOTOS")
         if "ids" in args:
             chosen.append('ids: ["x"]')
         return f"({', '.join(chosen)})" if chosen else ""

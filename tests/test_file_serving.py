@@ -11,9 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.config import Settings
+from app.server import create_app
 from schema.ids import to_global_id
 from tests import images
-from tests.conftest import GraphQLClient, user_token
+from tests.conftest import GraphQLClient, client_address, user_token
 from tests.test_uploads import new_contact, set_avatar
 from tests.uploads import upload
 
@@ -128,6 +130,26 @@ async def test_restricted_files_need_a_session_or_a_signed_url(
     refused = await client.get(bare, headers={"Authorization": f"Bearer {nobody}"})
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "FORBIDDEN"
+
+
+async def test_urls_under_public_url_download_as_they_are(
+    app: Starlette, backend_settings: Settings
+) -> None:
+    """A frontend on another origin gets absolute URLs, signed ones included, that work."""
+    origin = "http://files.example.test:8080"
+    absolute = create_app(backend_settings.model_copy(update={"public_url": origin}))
+    transport = httpx.ASGITransport(app=absolute, client=(client_address(), 40000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=origin) as http:
+            gql = GraphQLClient(http, await user_token(app, "admin", "admin"))
+            contact_url = (await contact_avatar(http, gql))["url"]
+            mine_url = (await my_avatar(http, str(gql.token), images.png(6, 6)))["url"]
+            for url in (contact_url, mine_url):
+                assert url.startswith(f"{origin}/files/"), url
+                async with httpx.AsyncClient(transport=transport) as browser:  # no base URL
+                    assert (await browser.get(url)).status_code == 200, url
+    finally:
+        await absolute.state.services.close()
 
 
 async def test_tampered_and_expired_signatures_are_refused(

@@ -109,7 +109,8 @@ subscription($id: ID!) {
 }
 """
 FILE_CHANGED = (
-    "subscription($e: String!) { fileChanged(entity: $e) { kind entity fileId file { width } } }"
+    "subscription($e: StorageEntity!) { fileChanged(entity: $e) { kind entity fileId file { width"
+    " } } }"
 )
 
 
@@ -249,7 +250,7 @@ async def test_file_changed_follows_a_storage_entity(stack: Stack) -> None:
         await stack.gql('mutation { createContact(input: {name: "F"}) { contact { id } } }')
     )["createContact"]["contact"]["id"]
     async with connected(stack.ws_url, stack.token) as socket:
-        await subscribe(socket, "f", FILE_CHANGED, e="contacts.avatar")
+        await subscribe(socket, "f", FILE_CHANGED, e="CONTACTS_AVATAR")
         await upload(
             stack.http,
             "mutation($c: ID!, $f: Upload!) { setContactAvatar(input: {contactId: $c, file: "
@@ -351,7 +352,7 @@ async def test_protocol_errors_close_with_the_protocol_codes(stack: Stack) -> No
     sub = {
         "id": "1",
         "type": "subscribe",
-        "payload": {"query": FILE_CHANGED, "variables": {"e": "users.avatar"}},
+        "payload": {"query": FILE_CHANGED, "variables": {"e": "USERS_AVATAR"}},
     }
     init = {"type": "connection_init", "payload": {"token": stack.token}}
     assert await close_code(stack.ws_url, [sub]) == 4401  # subscribe before connection_ack
@@ -379,7 +380,7 @@ async def test_disconnecting_leaves_no_subscription_behind(stack: Stack) -> None
             json.dumps({"type": "connection_init", "payload": {"token": stack.token}})
         )
         await socket.recv()
-        await subscribe(socket, str(i), FILE_CHANGED, e="users.avatar")
+        await subscribe(socket, str(i), FILE_CHANGED, e="USERS_AVATAR")
         sockets.append(socket)
     assert await live() == baseline + 5
     for socket in sockets:

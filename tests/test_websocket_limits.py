@@ -38,7 +38,7 @@ BUDGETS = {
     "CACHE_TTL_SECONDS": "0",
     "ANONYMOUS_READ": "true",
 }
-PUBLIC = 'subscription { fileChanged(entity: "users.avatar") { kind } }'
+PUBLIC = "subscription { fileChanged(entity: USERS_AVATAR) { kind } }"
 #: 100 photos of the event x 100 photos of each one's album: past the 10,000-node limit.
 HEAVY = (
     'subscription { albumChanged(id: "QWxidW06MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw")'

@@ -147,7 +147,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 documents=schema.documents,
                 settings=services.settings,
                 db=services.db,
-                signer=services.signer,
+                urls=services.urls,
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

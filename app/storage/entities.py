@@ -17,6 +17,8 @@ from app.storage.names import ALBUMS_PHOTOS, CONTACTS_AVATAR, USERS_AVATAR
 @dataclass(frozen=True, slots=True)
 class StorageEntity:
     name: str
+    #: What it keeps, for people (the API's StorageEntity enum shows it).
+    holds: str
     requires: frozenset[str]
     readable: frozenset[str]
     images_only: bool = True
@@ -40,10 +42,26 @@ ENTITIES: MappingProxyType[str, StorageEntity] = MappingProxyType(
     {
         e.name: e
         for e in (
-            StorageEntity(CONTACTS_AVATAR, frozenset({CONTACTS_WRITE}), frozenset({CONTACTS_READ})),
-            StorageEntity(ALBUMS_PHOTOS, frozenset({ALBUMS_WRITE}), frozenset({ALBUMS_READ})),
+            StorageEntity(
+                CONTACTS_AVATAR,
+                "one picture per contact",
+                frozenset({CONTACTS_WRITE}),
+                frozenset({CONTACTS_READ}),
+            ),
+            StorageEntity(
+                ALBUMS_PHOTOS,
+                "the photos of the albums",
+                frozenset({ALBUMS_WRITE}),
+                frozenset({ALBUMS_READ}),
+            ),
             # Users' pictures show next to their names everywhere: public, like most sites.
-            StorageEntity(USERS_AVATAR, frozenset(), frozenset(), owner_readable=True),
+            StorageEntity(
+                USERS_AVATAR,
+                "one picture per user",
+                frozenset(),
+                frozenset(),
+                owner_readable=True,
+            ),
         )
     }
 )

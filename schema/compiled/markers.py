@@ -1,9 +1,10 @@
 """Values the compiled statement leaves for Python to finish: file URLs and cursors.
 
-A URL needs ``quote()`` and, for restricted entities, an HMAC; a cursor is base64 of Python's
-own JSON. Neither is worth redoing in SQL, and both must come out exactly as the resolvers make
-them. So the statement emits a marker string (a per-process random prefix and the raw inputs,
-hex-encoded), and one regex pass over the response bytes swaps each marker for the finished
+A URL needs ``quote()``, PUBLIC_URL and, for restricted entities, an HMAC; a cursor is base64
+of Python's own JSON. Neither is worth redoing in SQL, and both must come out exactly as the
+resolvers make them - so both are made by the resolvers' own functions (app.storage.urls,
+app.db.paging). The statement emits a marker string (a per-process random prefix and the raw
+inputs, hex-encoded), and one pass over the response bytes swaps each marker for the finished
 value. A client cannot forge a marker: it never sees the prefix. Finished values are memoised.
 """
 
@@ -13,11 +14,9 @@ import json
 import re
 import secrets
 import uuid
-from urllib.parse import quote
 
 from app.db.paging import encode_cursor
-from app.storage.entities import ENTITIES
-from app.storage.signing import UrlSigner
+from app.storage.urls import DownloadUrls
 
 MEMO_LIMIT = 100_000
 
@@ -49,7 +48,8 @@ class Markers:
                 match = self._inputs.fullmatch(inputs)
                 if match is None:
                     raise ValueError(f"a malformed {type(self).__name__} marker")
-                # Finished values are ASCII without quotes or backslashes: valid JSON as is.
+                # Finished values are ASCII without quotes or backslashes (PUBLIC_URL is
+                # checked for that): valid JSON as is.
                 found = self._memo[inputs] = b'"' + self.make(*match.groups()).encode()
             out.append(found)
             out.append(piece[end:])
@@ -64,13 +64,13 @@ class FileUrls(Markers):
 
     inputs = rb"([a-z0-9_.]+):([0-9a-f-]{36}):([0-9a-f]*)"
 
-    def __init__(self, signer: UrlSigner) -> None:
+    def __init__(self, urls: DownloadUrls) -> None:
         super().__init__("url")
-        self.signer = signer
+        self.urls = urls
         self._expires = 0
 
     def finish(self, body: bytes) -> bytes:
-        expires = self.signer.expiry()
+        expires = self.urls.signer.expiry()
         if expires != self._expires:  # signatures change with the expiry step
             self._memo.clear()
             self._expires = expires
@@ -79,11 +79,7 @@ class FileUrls(Markers):
     def make(self, *parts: bytes) -> str:
         entity, file_id, filename_hex = (part.decode() for part in parts)
         filename = bytes.fromhex(filename_hex).decode()
-        path = f"/files/{entity}/{file_id}/{quote(filename, safe='')}"
-        if ENTITIES[entity].public:
-            return path
-        signature = self.signer.signature(entity, uuid.UUID(file_id), self._expires)
-        return f"{path}?expires={self._expires}&signature={signature}"
+        return self.urls.url(entity, uuid.UUID(file_id), filename, self._expires)
 
 
 class Cursors(Markers):

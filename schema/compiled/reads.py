@@ -21,7 +21,7 @@ from app.auth.viewer import Viewer
 from app.config import Settings
 from app.db.database import Database
 from app.db.paging import InvalidCursor, InvalidWindow, Window
-from app.storage.signing import UrlSigner
+from app.storage.urls import DownloadUrls
 from schema.compiled.compiler import Unsupported, compile_operation, select_operation
 from schema.compiled.markers import Cursors, FileUrls
 from schema.compiled.plan import Binding, Plan
@@ -46,11 +46,11 @@ class CompiledReads:
         documents: Documents,
         settings: Settings,
         db: Database,
-        signer: UrlSigner,
+        urls: DownloadUrls,
     ) -> None:
         self.schema, self.settings, self.db = schema, settings, db
         self.documents = documents
-        self.urls = FileUrls(signer)
+        self.urls = FileUrls(urls)
         self.cursors = Cursors()
         # Bounded by the texts' size, as schema.limits.documents is: plans hold documents.
         self._plans: LRUCache[tuple[str, str | None], tuple[int, object]] = LRUCache(

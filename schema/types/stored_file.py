@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from urllib.parse import quote
 
 import strawberry
 
 from app.db.models import StoredFile as StoredFileRow
-from app.storage.entities import ENTITIES
 from schema.context import Info
 from schema.ids import to_global_id
 from schema.scalars import SafeInt
@@ -30,14 +28,11 @@ class StoredFile(Node):
 
     @strawberry.field(
         description="Where to download the file. Restricted files get a signed URL that "
-        "expires (so an <img src> works without headers); public ones a permanent URL."
+        "expires (so an <img src> works without headers); public ones a permanent URL. "
+        "Relative (/files/...) unless the server sets PUBLIC_URL: then absolute under it."
     )
     def url(self, info: Info) -> str:
-        path = f"/files/{self.entity}/{self.row_id}/{quote(self.filename, safe='')}"
-        if ENTITIES[self.entity].public:
-            return path
-        expires, signature = info.context.services.signer.sign(self.entity, self.row_id)
-        return f"{path}?expires={expires}&signature={signature}"
+        return info.context.services.urls.url(self.entity, self.row_id, self.filename)
 
     @classmethod
     def from_row(cls, row: StoredFileRow) -> StoredFile:
