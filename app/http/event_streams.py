@@ -39,13 +39,14 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
-from app.http.requests import PayloadTooLarge, limited, parameter_problem
+from app.http.requests import PayloadTooLarge, error_body, limited, parameter_problem
 from app.http.websockets import Ticket, subscription_limit, too_many_subscriptions
 from schema.context import Context, bearer_token
 from schema.errors import ErrorCode, error_code
 from schema.limits import Documents
 
 VALIDATION_FAILED = ErrorCode.GRAPHQL_VALIDATION_FAILED.value
+TOO_MANY = ErrorCode.TOO_MANY_SUBSCRIPTIONS.value
 
 if TYPE_CHECKING:
     from app.http.graphql import GraphQLEndpoint
@@ -77,9 +78,8 @@ def event(name: str, data: object | None) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
 
 
-def problem(status: int, message: str, code: str) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status)
+def problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status_code=status)
 
 
 def payload_of(result: ExecutionResult) -> dict[str, Any]:
@@ -130,7 +130,7 @@ class EventStreams:
         try:
             response = await self.handle(request)
         except PayloadTooLarge:
-            response = problem(413, f"the request body exceeds {limit} bytes", "PAYLOAD_TOO_LARGE")
+            response = problem(413, f"the request body exceeds {limit} bytes")
         except ClientDisconnect:
             return
         await response(scope, receive, send)
@@ -149,10 +149,9 @@ class EventStreams:
                 405,
                 "use GET or POST with Accept: text/event-stream, or PUT, POST "
                 "and DELETE with a reservation",
-                "METHOD_NOT_ALLOWED",
             )
         if reservation is None:
-            return problem(404, "no event stream is reserved under this token", "NOT_FOUND")
+            return problem(404, "no event stream is reserved under this token")
         if request.method == "DELETE":
             return self._stop(reservation, request.query_params.get("operationId"))
         return await self._operate(request, reservation)
@@ -206,10 +205,10 @@ class EventStreams:
     def _reserve(self, request: Request, token: str | None) -> Response:
         accept = request.headers.get("accept", "*/*").split(";")[0].strip().lower()
         if accept not in {"*/*", "text/plain", ""}:
-            return problem(406, "a reservation answers text/plain", "NOT_ACCEPTABLE")
+            return problem(406, "a reservation answers text/plain")
         self._forget_unused()
         if token is not None and token in self.reservations:
-            return problem(409, "this token already has a stream", "CONFLICT")
+            return problem(409, "this token already has a stream")
         ticket = self._admit(request)
         if ticket is None:
             return self._over_budget()
@@ -226,7 +225,7 @@ class EventStreams:
 
     def _connect(self, reservation: Reservation) -> Response:
         if reservation.open:
-            return problem(409, "this reservation's stream is already open", "CONFLICT")
+            return problem(409, "this reservation's stream is already open")
         reservation.open = True
         return StreamingResponse(
             self._single_events(reservation), media_type=EVENT_STREAM, headers=HEADERS
@@ -248,9 +247,9 @@ class EventStreams:
         extensions = params.get("extensions") or {}
         operation = extensions.get("operationId")
         if not isinstance(operation, str) or not operation:
-            return problem(400, "extensions.operationId is missing", ErrorCode.BAD_REQUEST)
+            return problem(400, "extensions.operationId is missing")
         if operation in reservation.operations:
-            return problem(409, f"operation {operation!r} is already running", "CONFLICT")
+            return problem(409, f"operation {operation!r} is already running")
         context = self._context(request)
         limit = subscription_limit(context)
         if len(reservation.operations) >= limit:
@@ -292,7 +291,7 @@ class EventStreams:
 
     def _stop(self, reservation: Reservation, operation: str | None) -> Response:
         if not operation:
-            return problem(400, "?operationId= is missing", ErrorCode.BAD_REQUEST)
+            return problem(400, "?operationId= is missing")
         task = reservation.operations.pop(operation, None)
         if task is not None:
             task.cancel()
@@ -308,13 +307,13 @@ class EventStreams:
             else:
                 payload = orjson.loads(await request.body())
         except Exception:  # malformed JSON (in the body or in variables=)
-            return problem(400, "the request is not valid JSON", ErrorCode.BAD_REQUEST)
+            return problem(400, "the request is not valid JSON")
         wrong = parameter_problem(payload)
         if wrong is not None:
-            return problem(400, wrong, ErrorCode.BAD_REQUEST)
+            return problem(400, wrong)
         assert isinstance(payload, dict)
         if not isinstance(payload.get("query"), str):
-            return problem(400, "the request has no query", ErrorCode.BAD_REQUEST)
+            return problem(400, "the request has no query")
         return payload
 
     def _context(self, request: Request) -> Context:
@@ -351,13 +350,9 @@ class EventStreams:
 
     @staticmethod
     def _over_budget() -> Response:
-        response = problem(
-            429,
-            "too many event streams or sockets from this address; close some (or sign in)",
-            ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-        )
-        response.headers["Retry-After"] = "5"
-        return response
+        message = "too many event streams or sockets from this address; close some (or sign in)"
+        body = {"errors": [{"message": message, "extensions": {"code": TOO_MANY}}]}
+        return JSONResponse(body, status_code=429, headers={"Retry-After": "5"})
 
 
 def _next(operation: str, result: ExecutionResult) -> bytes:

@@ -35,7 +35,7 @@ from app.failures import is_unavailable
 from app.http.cors import CorsPolicy
 from app.http.event_streams import EventStreams, wants_event_stream
 from app.http.graphiql import render_graphiql_page
-from app.http.requests import PayloadTooLarge, limited, parameter_problem
+from app.http.requests import PayloadTooLarge, error_body, limited, parameter_problem
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.http.websockets import (
     STATE_KEY,
@@ -58,17 +58,6 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 MULTIPART = "multipart/form-data"
 GRAPHIQL_ASSETS_PREFIX = "/graphiql/static"
-
-_STATUS_CODES = {
-    400: ErrorCode.BAD_REQUEST.value,
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    503: ErrorCode.SERVICE_UNAVAILABLE.value,
-    507: "INSUFFICIENT_STORAGE",
-}
 
 
 def negotiate(accept: str) -> str | None:
@@ -99,11 +88,6 @@ def negotiate(accept: str) -> str | None:
         if best is None or quality > best[0]:
             best = (quality, position, offer)
     return best[2] if best else None
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    code = _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST.value)
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 class RequestAdapter(StarletteRequestAdapter):
