@@ -1,7 +1,8 @@
 """The GraphiQL page, served entirely from our own origin.
 
-GraphiQL and the React it runs on are vendored into ``static/graphiql/`` by
-``scripts/vendor_graphiql.sh`` instead of being loaded from a CDN, so that:
+GraphiQL, the React it runs on and the graphql-ws client its subscriptions use are vendored
+into ``static/graphiql/`` by ``scripts/vendor_graphiql.sh`` instead of being loaded from a
+CDN, so that:
 
 * the IDE works with no internet access (air-gapped hosts, CI, laptops on a plane);
 * the versions are pinned in the repository and only change through a reviewed diff;
@@ -25,9 +26,11 @@ GRAPHIQL_ASSETS_DIR: Final[Path] = Path(__file__).resolve().parent / "static" / 
 
 _STYLESHEET: Final = "graphiql.min.css"
 # Load order matters: React, then ReactDOM, then GraphiQL (which expects both as globals).
+# graphql-ws (global ``graphqlWs``) is the subscription client the page builds.
 _SCRIPTS: Final = (
     "react.production.min.js",
     "react-dom.production.min.js",
+    "graphql-ws.min.js",
     "graphiql.min.js",
 )
 
@@ -61,8 +64,63 @@ def _sri_sha384(name: str) -> str:
 _INTEGRITY: Final[dict[str, str]] = {name: _sri_sha384(name) for name in (_STYLESHEET, *_SCRIPTS)}
 
 
-def _js_string(value: str) -> str:
-    """A JSON string literal that is also safe inside an inline ``<script>`` element."""
+#: Mounts GraphiQL; called with the page's settings (``endpoint``, ``defaultQuery``). A plain
+#: constant, so the JavaScript reads as JavaScript (no doubled braces of an f-string).
+_MOUNT_SCRIPT: Final = """\
+(function (config) {
+  "use strict";
+
+  // Subscriptions: a websocket to the same host and path, ws: beside http:, wss: beside https:.
+  var socketUrl = new URL(config.endpoint, location.href);
+  socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
+
+  // graphql-ws retries a refused socket for about 40 s before it reports anything. The
+  // server says why it refuses (4403: the token was not accepted; 1013: this address holds
+  // all the sockets it may): show that at once. A dropped socket is still retried.
+  function retryable(event) {
+    return event instanceof CloseEvent && event.code !== 4403 && event.code !== 1013;
+  }
+
+  // GraphiQL hands the Headers tab to the fetcher with every operation, but a websocket
+  // presents its credentials once, in connection_init: so one client per Authorization
+  // value. The clients are lazy: a socket is open only while a subscription runs.
+  var fetchers = new Map();
+  function fetcherFor(authorization) {
+    if (!fetchers.has(authorization)) {
+      var client = graphqlWs.createClient({
+        url: socketUrl.href,
+        connectionParams: authorization ? { Authorization: authorization } : {},
+        shouldRetry: retryable,
+      });
+      fetchers.set(
+        authorization,
+        GraphiQL.createFetcher({ url: config.endpoint, wsClient: client })
+      );
+    }
+    return fetchers.get(authorization);
+  }
+  function authorizationIn(headers) {
+    for (var name in headers || {}) {
+      if (name.toLowerCase() === "authorization") return String(headers[name]);
+    }
+    return "";
+  }
+  function fetcher(params, options) {
+    return fetcherFor(authorizationIn(options && options.headers))(params, options);
+  }
+
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultEditorToolsVisibility: true,
+      defaultQuery: config.defaultQuery,
+    })
+  );
+})"""
+
+
+def _js_literal(value: object) -> str:
+    """A JSON literal that is also safe inside an inline ``<script>`` element."""
     return (
         json.dumps(value, ensure_ascii=True)
         .replace("<", "\\u003c")
@@ -92,6 +150,7 @@ def render_graphiql_page(
         f'<script src="{_attr(f"{prefix}/{name}")}" integrity="{_INTEGRITY[name]}"></script>'
         for name in _SCRIPTS
     )
+    config = _js_literal({"endpoint": endpoint, "defaultQuery": _DEFAULT_QUERY})
     return f"""<!doctype html>
 <html lang="en">
   <head>
@@ -108,18 +167,7 @@ def render_graphiql_page(
     <div id="graphiql">Loading GraphiQL...</div>
     {scripts}
     <script>
-      (function () {{
-        "use strict";
-        var fetcher = GraphiQL.createFetcher({{ url: {_js_string(endpoint)} }});
-        var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-        root.render(
-          React.createElement(GraphiQL, {{
-            fetcher: fetcher,
-            defaultEditorToolsVisibility: true,
-            defaultQuery: {_js_string(_DEFAULT_QUERY)},
-          }})
-        );
-      }})();
+{_MOUNT_SCRIPT}({config});
     </script>
   </body>
 </html>
