@@ -4,7 +4,8 @@ Proves that the page works offline: every request the browser makes must go to t
 server under test (GraphiQL, React, graphql-ws and their CSS are vendored), requests
 elsewhere are recorded and aborted. And that what a person does in it works: a query typed
 into the editor runs; a subscription runs over a websocket with the Headers tab's
-Authorization, and shows an event caused from outside the browser.
+Authorization, and shows an event caused from outside the browser; a shared link opens
+the IDE filled in.
 
 Needs a ``chromium`` binary on PATH (Debian's package); Playwright never downloads one.
 The tests are skipped without it unless ``CONTENTGRAPH_REQUIRE_BROWSER=1`` is set, in which
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -364,3 +365,40 @@ async def test_a_refused_token_is_reported_at_once(live_server: str, tmp_path: P
         # @graphiql/toolkit hands the error to its iterator's throw() and drops the promise
         # that returns, so the same error may also surface as an unhandled rejection.
         traffic.expected_errors.add("page error: Socket closed with event 4403 Forbidden")
+
+
+async def test_a_link_opens_graphiql_filled_in(live_server: str, tmp_path: Path) -> None:
+    """GET /graphql?query=&variables=&operationName= from a browser: the IDE, filled in, with
+    the named operation the one that runs - until the document is edited."""
+    document = (
+        "query First { __typename }\nquery Second($n: Int!) { contacts(first: $n) { totalCount } }"
+    )
+    variables = '{"n": 2}'
+    link = urlencode({"query": document, "variables": variables, "operationName": "Second"})
+    async with graphiql_browser(live_server, tmp_path) as (page, _):
+        posted: list[dict[str, Any]] = []
+
+        def on_request(request: Any) -> None:
+            if request.method == "POST" and "IntrospectionQuery" not in request.post_data:
+                posted.append(json.loads(request.post_data))
+
+        page.on("request", on_request)
+        await open_graphiql(page, f"{live_server}/graphql?{link}")
+        assert await editor_text(page, QUERY_EDITOR) == document
+        await show_tool(page, "Variables")
+        assert await editor_text(page, TOOL_EDITOR) == variables
+        assert posted == [], "opening a link must not run it"
+
+        await page.locator(EXECUTE_BUTTON).click()
+        result = await response_containing(page, '"totalCount"')
+        assert "errors" not in result and isinstance(
+            result["data"]["contacts"]["totalCount"], int
+        ), result
+        assert posted[-1]["operationName"] == "Second"
+        assert posted[-1]["variables"] == {"n": 2}
+
+        # Edited, the document is the user's: no operation name is forced on it.
+        await set_query(page, "{ __typename }")
+        await page.locator(EXECUTE_BUTTON).click()
+        assert await response_containing(page, '"Query"') == {"data": {"__typename": "Query"}}
+        assert posted[-1].get("operationName") is None

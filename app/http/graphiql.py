@@ -9,6 +9,11 @@ CDN, so that:
 * the bytes are checksummed: ``SHA256SUMS`` records them, and every ``<script>`` and
   ``<link>`` tag carries a Subresource Integrity hash computed from the files on disk
   when this module is imported, so the browser refuses anything that does not match.
+
+The page is the same whatever the query string: what a shared link carries (a query,
+variables, an operation name) and the websocket URL are read in the browser from
+``location``, so nothing from a link is ever written into the HTML (and the inline script
+stays the same, for a CSP hash to pin).
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ def _sri_sha384(name: str) -> str:
 _INTEGRITY: Final[dict[str, str]] = {name: _sri_sha384(name) for name in (_STYLESHEET, *_SCRIPTS)}
 
 
-#: Mounts GraphiQL; called with the page's settings (``endpoint``, ``defaultQuery``). A plain
-#: constant, so the JavaScript reads as JavaScript (no doubled braces of an f-string).
+#: Mounts GraphiQL; called with the page's settings (``endpoint``, ``defaultQuery``). A constant:
+#: what varies per request is read in the browser, so the script is the same on every page.
 _MOUNT_SCRIPT: Final = """\
 (function (config) {
   "use strict";
@@ -109,13 +114,27 @@ _MOUNT_SCRIPT: Final = """\
     return fetcherFor(authorizationIn(options && options.headers))(params, options);
   }
 
-  ReactDOM.createRoot(document.getElementById("graphiql")).render(
-    React.createElement(GraphiQL, {
+  // A shared link, /graphql?query=...&variables=...&operationName=..., opens with the
+  // operation filled in (never run). Its operationName picks what runs until the document
+  // changes (GraphiQL reports an edit while loading too, hence the comparison).
+  var link = new URLSearchParams(location.search);
+  var linked = link.get("query");
+
+  function Page() {
+    var pinned = React.useState(linked === null ? null : link.get("operationName"));
+    return React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultEditorToolsVisibility: true,
       defaultQuery: config.defaultQuery,
-    })
-  );
+      query: linked === null ? undefined : linked,
+      variables: linked === null ? undefined : link.get("variables") || "",
+      operationName: pinned[0] || undefined,
+      onEditQuery: function (query) {
+        if (query !== linked) pinned[1](null);
+      },
+    });
+  }
+  ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(Page));
 })"""
 
 
