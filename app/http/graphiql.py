@@ -75,6 +75,14 @@ _MOUNT_SCRIPT: Final = """\
 (function (config) {
   "use strict";
 
+  function stored(key) {
+    try {
+      return localStorage.getItem(key);
+    } catch (error) {
+      return null; // storage disabled: GraphiQL runs without it too
+    }
+  }
+
   // Subscriptions: a websocket to the same host and path, ws: beside http:, wss: beside https:.
   var socketUrl = new URL(config.endpoint, location.href);
   socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
@@ -114,6 +122,12 @@ _MOUNT_SCRIPT: Final = """\
     return fetcherFor(authorizationIn(options && options.headers))(params, options);
   }
 
+  // Persisted headers are off unless chosen in Settings. GraphiQL 3 stores that choice but
+  // resets it to the prop on every load, and in doing so overwrites the stored headers
+  // (graphql/graphiql#3369): pass the stored choice, and put the headers back after it.
+  var persistHeaders = stored("graphiql:shouldPersistHeaders") === "true";
+  var persistedHeaders = persistHeaders ? stored("graphiql:headers") : null;
+
   // A shared link, /graphql?query=...&variables=...&operationName=..., opens with the
   // operation filled in (never run). Its operationName picks what runs until the document
   // changes (GraphiQL reports an edit while loading too, hence the comparison).
@@ -122,10 +136,16 @@ _MOUNT_SCRIPT: Final = """\
 
   function Page() {
     var pinned = React.useState(linked === null ? null : link.get("operationName"));
+    React.useEffect(function () {
+      // Effects run children first: this comes after GraphiQL's own.
+      if (persistedHeaders !== null) localStorage.setItem("graphiql:headers", persistedHeaders);
+    }, []);
     return React.createElement(GraphiQL, {
       fetcher: fetcher,
       defaultEditorToolsVisibility: true,
       defaultQuery: config.defaultQuery,
+      shouldPersistHeaders: persistHeaders,
+      showPersistHeadersSettings: true, // GraphiQL hides it when the prop above is false
       query: linked === null ? undefined : linked,
       variables: linked === null ? undefined : link.get("variables") || "",
       operationName: pinned[0] || undefined,
@@ -178,7 +198,9 @@ def render_graphiql_page(
     <meta name="referrer" content="no-referrer">
     <title>{html.escape(title)}</title>
     <style>
-      html, body, #graphiql {{ height: 100%; margin: 0; overflow: hidden; }}
+      html, body {{ height: 100%; margin: 0; }}
+      /* Not on body: GraphiQL's dialogs lock scrolling there, and warn if it is locked. */
+      #graphiql {{ height: 100%; overflow: hidden; }}
     </style>
     {stylesheet}
   </head>
