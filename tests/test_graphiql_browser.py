@@ -118,11 +118,14 @@ class Traffic:
 
 
 @contextlib.asynccontextmanager
-async def graphiql_browser(live_server: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Traffic]]:
+async def graphiql_browser(
+    live_server: str, tmp_path: Path, *, intercept: bool = True
+) -> AsyncIterator[tuple[Any, Traffic]]:
     """A page in a fresh browser context, cut off from everything but the live server.
 
     On the way out the traffic must be clean (nothing off the server, no HTTP error, no
-    console error); on a failure a screenshot is kept.
+    console error); on a failure a screenshot is kept. ``intercept=False`` only records:
+    Playwright's interception fails every request for a ``/favicon.ico``.
     """
     executable = _chromium_path()
     try:
@@ -146,7 +149,8 @@ async def graphiql_browser(live_server: str, tmp_path: Path) -> AsyncIterator[tu
                     await route.abort("internetdisconnected")
 
             # Record everything, and make sure nothing can leak out even if it is tried.
-            await context.route("**/*", route_handler)
+            if intercept:
+                await context.route("**/*", route_handler)
             context.on("request", lambda request: traffic.requested.append(request.url))
             page = await context.new_page()
 
@@ -429,3 +433,17 @@ async def test_headers_are_kept_across_reloads_only_when_chosen(
             await page.locator(QUERY_EDITOR).wait_for(state="visible")
             await show_tool(page, "Headers")
             assert await editor_text(page, TOOL_EDITOR) == headers
+
+
+async def test_the_favicon_is_an_icon(live_server: str, tmp_path: Path) -> None:
+    async with graphiql_browser(live_server, tmp_path, intercept=False) as (page, _):
+        await open_graphiql(page, f"{live_server}/graphql")
+        size = await page.evaluate(
+            """() => new Promise((resolve, reject) => {
+                const icon = new Image();
+                icon.onload = () => resolve([icon.naturalWidth, icon.naturalHeight]);
+                icon.onerror = () => reject(new Error("/favicon.ico is not an image"));
+                icon.src = "/favicon.ico";
+            })"""
+        )
+        assert size in ([16, 16], [32, 32])

@@ -1,16 +1,18 @@
 """What /graphql and /favicon.ico answer a browser, without one (tests/test_graphiql_browser.py
 drives the page itself): a link with a query opens GraphiQL instead of running it, while
 GraphQL clients asking for JSON still get GET executed; the page reflects nothing from the URL;
-the subscription client is vendored and checksummed."""
+the subscription client is vendored and checksummed; the favicon is an icon."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 
 from app.config import Settings
@@ -124,3 +126,17 @@ async def test_the_page_loads_the_vendored_checksummed_graphql_ws(
     assert (GRAPHIQL_ASSETS_DIR / "LICENSE.graphql-ws").read_text().startswith("MIT License")
     served = await client.get("/graphiql/static/graphql-ws.min.js")
     assert served.status_code == 200 and served.content == content
+
+
+async def test_favicon_is_a_small_cacheable_icon(client: httpx.AsyncClient) -> None:
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/x-icon"
+    assert "max-age" in response.headers["cache-control"]
+    icon = Image.open(io.BytesIO(response.content))
+    assert icon.format == "ICO"
+    assert icon.info["sizes"] == {(16, 16), (32, 32)}
+    assert len(response.content) < 4096
+
+    head = await client.head("/favicon.ico")
+    assert head.status_code == 200 and head.content == b""
