@@ -18,6 +18,7 @@ from app.config import Settings, load_settings
 from app.container import build_services
 from app.http.failures import internal_error
 from app.http.fast_reads import GRAPHQL_PATH, CompiledReadsMiddleware
+from app.http.favicon import favicon
 from app.http.files import serve_file
 from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readyz, methods=["GET", "HEAD"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
         exception_handlers={Exception: internal_error},

@@ -11,6 +11,7 @@ refused before execution, and GraphiQL from our own origin.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.websocket_origin import is_same_origin
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
@@ -60,12 +62,9 @@ MULTIPART = "multipart/form-data"
 GRAPHIQL_ASSETS_PREFIX = "/graphiql/static"
 
 
-def negotiate(accept: str) -> str | None:
-    """The response media type for an Accept header, or None when we can offer nothing."""
-    if not accept.strip():
-        return APPLICATION_JSON
-    best: tuple[float, int, str] | None = None
-    for position, item in enumerate(accept.split(",")):
+def accepted(accept: str) -> Iterator[tuple[str, float]]:
+    """Each media range of an Accept header, lowercased, with its quality (1 by default)."""
+    for item in accept.split(","):
         media, *params = (part.strip() for part in item.split(";"))
         quality = 1.0
         for param in params:
@@ -75,7 +74,15 @@ def negotiate(accept: str) -> str | None:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        media = media.lower()
+        yield media.lower(), quality
+
+
+def negotiate(accept: str) -> str | None:
+    """The response media type for an Accept header, or None when we can offer nothing."""
+    if not accept.strip():
+        return APPLICATION_JSON
+    best: tuple[float, int, str] | None = None
+    for position, (media, quality) in enumerate(accepted(accept)):
         if media == GRAPHQL_RESPONSE_JSON:
             offer = GRAPHQL_RESPONSE_JSON
         elif media in {APPLICATION_JSON, "application/*", "*/*"}:
@@ -88,6 +95,28 @@ def negotiate(accept: str) -> str | None:
         if best is None or quality > best[0]:
             best = (quality, position, offer)
     return best[2] if best else None
+
+
+def prefers_html(accept: str) -> bool:
+    """Whether a client would rather have the HTML of GraphiQL than a JSON result: a browser
+    following a link (``text/html`` first, ``*/*`` lower). A tie goes to JSON, so ``*/*``
+    alone (curl) and clients naming both get the query executed."""
+    ranges = list(accepted(accept))
+    html = _quality(ranges, "text/html")
+    return html > 0 and html > max(
+        _quality(ranges, APPLICATION_JSON), _quality(ranges, GRAPHQL_RESPONSE_JSON)
+    )
+
+
+def _quality(ranges: list[tuple[str, float]], media_type: str) -> float:
+    """The quality of ``media_type``: from the most specific range that matches it
+    (RFC 9110, 12.5.1), 0 when none does."""
+    kind = media_type.split("/")[0]
+    for candidate in (media_type, f"{kind}/*", "*/*"):
+        qualities = [quality for media, quality in ranges if media == candidate]
+        if qualities:
+            return max(qualities)
+    return 0.0
 
 
 class RequestAdapter(StarletteRequestAdapter):
@@ -310,9 +339,18 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         unset: UnsetType = UNSET
         return unset
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """GraphiQL for a browser, also when the URL carries a query: a shared link opens the
+        IDE with the operation filled in (the page reads it from the URL) rather than running
+        it. Clients asking for JSON still get GET executed, as GraphQL over HTTP requires."""
+        if request.method != "GET" or request.query_params.get("query") is None:
+            return super().should_render_graphql_ide(request)
+        return self.graphql_ide is not None and prefers_html(request.headers.get("accept", ""))
+
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(
-            render_graphiql_page(endpoint=request.url.path, assets_prefix=GRAPHIQL_ASSETS_PREFIX)
+            render_graphiql_page(endpoint=request.url.path, assets_prefix=GRAPHIQL_ASSETS_PREFIX),
+            headers={"Vary": "Accept"},  # the same URL executes for a GraphQL client
         )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
@@ -376,6 +414,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         response.headers.raw.extend(
             (key, value) for key, value in sub_response.headers.raw if key != b"content-type"
         )
+        if request.method == "GET":
+            response.headers["Vary"] = "Accept"  # the same URL opens GraphiQL for a browser
         return response
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
