@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,24 @@ def cli_env(settings: Settings, live_env: dict[str, str]) -> dict[str, str]:
         "VAR_DIR": str(settings.var_dir),
         "FILES_ROOT": str(settings.files_root),
     }
+
+
+def signed_in(base: str, env: dict[str, str], *flags: str) -> tuple[str, str]:
+    """A user created with the CLI in a live server's database (``flags``: ``--admin``),
+    then signed in over HTTP: (username, token)."""
+    username = f"user-{uuid.uuid4().hex[:8]}"
+    created = run_cli(env, "createuser", username, *flags, "--password-stdin", stdin=PASSWORD)
+    assert created.returncode == 0, created.stderr
+    body = httpx.post(
+        f"{base}/graphql",
+        json={
+            "query": "mutation($u: String!, $p: String!) "
+            "{ login(input: {username: $u, password: $p}) { token } }",
+            "variables": {"u": username, "p": PASSWORD},
+        },
+    ).json()
+    token: str = body["data"]["login"]["token"]
+    return username, token
 
 
 def run_cli(

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import http.server
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from tests import images
-from tests.conftest import PASSWORD, run_cli
+from tests.conftest import signed_in
 from tests.test_graphiql_browser import CHROMIUM_ARGS, _chromium_path, _require_or_skip
 
 pytestmark = pytest.mark.browser
@@ -149,22 +148,6 @@ def static_site(directory: Path) -> Iterator[int]:
         server.server_close()
 
 
-def _token(base: str, env: dict[str, str]) -> str:
-    username = f"frontend-{uuid.uuid4().hex[:8]}"
-    created = run_cli(env, "createuser", username, "--password-stdin", stdin=PASSWORD)
-    assert created.returncode == 0, created.stderr
-    body = httpx.post(
-        f"{base}/graphql",
-        json={
-            "query": "mutation($u: String!, $p: String!) "
-            "{ login(input: {username: $u, password: $p}) { token } }",
-            "variables": {"u": username, "p": PASSWORD},
-        },
-    ).json()
-    token: str = body["data"]["login"]["token"]
-    return token
-
-
 async def _run_page(url: str) -> dict[str, Any]:
     executable = _chromium_path()
     try:
@@ -189,13 +172,13 @@ async def test_a_frontend_on_another_origin_uses_every_transport(
     live_server: str, live_env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / "index.html").write_text(PAGE)
-    token = _token(live_server, live_env)
+    _, token = signed_in(live_server, live_env)
     png = base64.b64encode(images.png(16, 16)).decode()
     fragment = httpx.QueryParams({"api": live_server, "token": token, "png": png})
     with static_site(tmp_path) as port:
         allowed = await _run_page(f"http://127.0.0.1:{port}/index.html#{fragment}")
         refused = await _run_page(f"http://{STRANGER}:{port}/index.html#{fragment}")
-    assert allowed["query"].startswith("frontend-"), allowed
+    assert allowed["query"].startswith("user-"), allowed
     assert allowed["upload"] == "[]", allowed
     assert allowed["websocket"] == "FILE_CREATED", allowed
     assert allowed["sse"] == "FILE_CREATED", allowed

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, run_cli
+from tests.conftest import signed_in
 from tests.node import JS_DIR, node
 
 CONTACT_CHANGED = "subscription($id: ID!) { contactChanged(id: $id) { kind contact { name } } }"
@@ -22,9 +21,6 @@ RENAME = (
     "mutation($id: ID!, $n: String!) { updateContact(input: {id: $id, name: $n}) "
     "{ contact { id } } }"
 )
-LOGIN = (
-    "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }"
-)
 
 
 class Live:
@@ -32,14 +28,7 @@ class Live:
         self.base, self.env = base, env
 
     async def token(self, *flags: str) -> str:
-        username = f"sse-{uuid.uuid4().hex[:8]}"
-        created = run_cli(
-            self.env, "createuser", username, *flags, "--password-stdin", stdin=PASSWORD
-        )
-        assert created.returncode == 0, created.stderr
-        body = await self.post(LOGIN, None, u=username, p=PASSWORD)
-        token: str = body["data"]["login"]["token"]
-        return token
+        return signed_in(self.base, self.env, *flags)[1]
 
     async def post(self, query: str, token: str | None, **variables: Any) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

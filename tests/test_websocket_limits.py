@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests import images
-from tests.conftest import PASSWORD, run_cli, serve
+from tests.conftest import serve, signed_in
 from tests.uploads import upload
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
@@ -64,20 +63,7 @@ def server(
     if request.param == "embedded":
         env["VAR_DIR"] = str(workdir / "var")
     with serve(env, Path(workdir / "server.log")) as base:
-        username = f"ws-{uuid.uuid4().hex[:8]}"
-        created = run_cli(
-            env, "createuser", username, "--admin", "--password-stdin", stdin=PASSWORD
-        )
-        assert created.returncode == 0, created.stderr
-        login = httpx.post(
-            f"{base}/graphql",
-            json={
-                "query": "mutation($u: String!, $p: String!) "
-                "{ login(input: {username: $u, password: $p}) { token } }",
-                "variables": {"u": username, "p": PASSWORD},
-            },
-        )
-        yield Server(base, env, login.json()["data"]["login"]["token"])
+        yield Server(base, env, signed_in(base, env, "--admin")[1])
 
 
 @contextlib.asynccontextmanager
