@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import event
 from starlette.applications import Starlette
 
@@ -27,9 +28,11 @@ from app.auth.users import create_user
 from app.config import Settings
 from app.db.migrate import upgrade
 from app.db.models import Base
+from app.kv.connection import client as redis_client
 from app.server import create_app
 from tests.backends import (
     FRONTEND_ORIGIN,
+    REDIS_URL,
     TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
@@ -37,6 +40,7 @@ from tests.backends import (
     postgres_settings,
     require_redis,
     sqlite_settings,
+    unavailable,
 )
 from tests.redis_server import disposable_redis  # noqa: F401 (a fixture for every module)
 
@@ -89,6 +93,19 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 def client_address() -> str:
     """A client address of its own per test, so per-address login limits never carry over."""
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A client of the real Redis (tests that write keys choose their own prefix)."""
+    connection = redis_client(REDIS_URL)
+    try:
+        await connection.ping()
+    except Exception as exc:
+        await connection.aclose()
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    yield connection
+    await connection.aclose()
 
 
 @pytest.fixture
