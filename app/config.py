@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     graphiql: bool = True
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    background_pool_size: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=2,
+        description="Database connections for subscription events and the event relay, "
+        "apart from requests' pool: a burst of events never starves a request",
+    )
+    event_retention: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
+        default=10_000, description="Events kept for subscriptions that resume (`after`)"
+    )
+    event_retention_seconds: Annotated[int, Field(ge=60)] = Field(
+        default=24 * 3600, description="...and for at most this long"
+    )
     db_echo: bool = False
     viewer_cache_seconds: float = Field(
         default=1.0,

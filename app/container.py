@@ -12,10 +12,13 @@ from app.auth.sessions import SessionStore
 from app.config import Settings
 from app.db.database import Database
 from app.events import Event
+from app.events.broker import Broker
+from app.events.log import EventLog, MemoryEventLog
+from app.events.redis_log import RedisEventLog
+from app.events.relay import Relay
 from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
 from app.kv.breaker import Breaker
-from app.kv.broker import Broker, RedisBroker
 from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
@@ -33,10 +36,16 @@ class Services:
     signer: UrlSigner
     urls: DownloadUrls
     broker: Broker
+    relay: Relay
     cache: RowCache
     breaker: Breaker
 
+    async def start(self) -> None:
+        await self.relay.start()
+        await self.broker.start()
+
     async def close(self) -> None:
+        await self.relay.close()
         await self.broker.close()
         if isinstance(self.cache, RedisRowCache):
             await self.cache.close()
@@ -68,7 +77,18 @@ def build_services(settings: Settings) -> Services:
     )
     files = Files(LocalBlobStore(settings.files_root), settings)
     signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
-    broker = Broker() if redis is None else RedisBroker(redis, settings.redis_prefix, breaker)
+    log: EventLog = (
+        MemoryEventLog(settings.event_retention)
+        if redis is None
+        else RedisEventLog(redis, settings.redis_prefix, breaker)
+    )
+    broker = Broker(log)
+    relay = Relay(
+        db.background,
+        log,
+        keep=settings.event_retention,
+        keep_seconds=settings.event_retention_seconds,
+    )
     cache: RowCache
     if settings.cache_ttl_seconds == 0:
         cache = NoCache()
@@ -80,9 +100,9 @@ def build_services(settings: Settings) -> Services:
     async def after_commit(events: list[Event]) -> None:
         await cache.invalidate(keys_for(events))  # first: then nobody reads the old rows
         auth.viewers.on_events(events)
-        broker.emit(events)
+        await relay.through(max(event.id for event in events))
 
     db.on_commit = after_commit
     broker.listeners.append(auth.viewers.on_events)  # changes committed by other processes
     urls = DownloadUrls(signer, settings.public_url)
-    return Services(settings, db, redis, auth, files, signer, urls, broker, cache, breaker)
+    return Services(settings, db, redis, auth, files, signer, urls, broker, relay, cache, breaker)

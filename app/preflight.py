@@ -385,8 +385,9 @@ async def check_connection_budget(settings: Settings, workers: int) -> None:
     parts = " + ".join(f"{name} {count}" for name, count in connection_parts(settings).items())
     processes = f"{workers} workers" if workers > 1 else "1 process"
     raise Refused(
-        f"{processes} x {per_process} connections ({parts}, from DB_POOL_SIZE "
-        f"{settings.db_pool_size}) = {needed} PostgreSQL connections, but "
+        f"{processes} x {per_process} connections ({parts}; DB_POOL_SIZE "
+        f"{settings.db_pool_size}, BACKGROUND_POOL_SIZE {settings.background_pool_size}) = "
+        f"{needed} PostgreSQL connections, but "
         f"{database_target(settings)} allows {available} (max_connections {maximum} - "
         f"{superuser_reserved + reserved} reserved)",
         ", or ".join(fixes),

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         if created is not None:
             announce_first_admin(created.user.username, created.password)
-        await services.broker.start()
+        await services.start()
         # Everything built so far (schema, models, routes) lives as long as the process: move
         # it out of the collector's way, so full collections stay short under load.
         gc.freeze()

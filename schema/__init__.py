@@ -24,6 +24,7 @@ from schema.mutations.users import UserMutations
 from schema.queries import Query as ContentQueries
 from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
+from schema.shared_execution import SharedExecutions
 from schema.subscriptions import Subscription
 from schema.types.album import Album
 from schema.types.contact import Contact
@@ -47,6 +48,8 @@ class Mutation(
 class Schema(strawberry.Schema):
     #: Parsing and validation under the limits, shared with the compiled read path.
     documents: Documents
+    #: Subscription events executed once per shape.
+    shared_executions: SharedExecutions
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -87,6 +90,7 @@ def build_schema(settings: Settings) -> Schema:
     )
     list_enum_values_on_refusal(schema._schema)
     documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))
+    schema.shared_executions = SharedExecutions(concurrency=settings.background_pool_size * 2)
     return schema
 
 

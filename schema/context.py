@@ -47,6 +47,8 @@ class Context:
     #: A long-lived HTTP request (an event stream): its session is re-checked as a
     #: websocket's is, not resolved once for good.
     long_lived: bool = False
+    #: An event stream's Last-Event-ID: subscriptions without `after` resume after it.
+    resume_after: str | None = None
     loaders: Loaders = field(init=False)
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
     _ws_checked: tuple[float, Viewer | None] | None = field(default=None, init=False)
@@ -114,7 +116,11 @@ class Context:
         if self.long_lived or self.request.scope["type"] != "http":
             now = time.monotonic()
             if self._ws_checked is None or now - self._ws_checked[0] > WS_RECHECK:
-                self._ws_checked = (now, await self.auth.viewer(self.token(), fresh=True))
+                # The viewer cache is as fresh as a re-check needs (entries live at most
+                # WS_RECHECK, and changes evict them at once), and shared: a thousand
+                # subscribers with one token cost one lookup, not a thousand.
+                fresh = self.settings.viewer_cache_seconds > WS_RECHECK
+                self._ws_checked = (now, await self.auth.viewer(self.token(), fresh=fresh))
             found = self._ws_checked[1]
         else:
             if self._viewer is None:

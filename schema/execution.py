@@ -1,5 +1,6 @@
 """Execution with a deadline: a query, or one subscription event, that runs too long is
 stopped and answered with OPERATION_TIMEOUT, instead of holding a connection and the CPU.
+A subscription event is executed once per shape (schema.shared_execution).
 
 Mutations are not stopped: cancelling one in the middle of its commit would leave the client
 unsure whether it happened. Their work is bounded by the document limits instead.
@@ -15,6 +16,7 @@ from graphql import ExecutionResult, GraphQLError, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.errors import ErrorCode
+from schema.shared_execution import SharedEvent
 
 
 def timed_out(seconds: float) -> GraphQLError:
@@ -27,6 +29,13 @@ def timed_out(seconds: float) -> GraphQLError:
 def executor_with_deadline(seconds: float) -> type[StrawberryGraphQLCoreExecutionContext]:
     class DeadlineExecutor(StrawberryGraphQLCoreExecutionContext):
         def execute_operation(self, serially: bool | None = None) -> Any:
+            if isinstance(self.root_value, SharedEvent):  # a subscription event: see there
+                shared = self.root_value
+                self.root_value = shared.payload
+                return shared.shared.result(shared, lambda: self._execute(serially))
+            return self._execute(serially)
+
+        def _execute(self, serially: bool | None) -> Any:
             result = super().execute_operation(serially)
             if self.operation.operation is OperationType.MUTATION or not self.is_awaitable(result):
                 return result

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
 from app.db import codec, queries
@@ -49,8 +50,12 @@ class DataLoader(StrawberryDataLoader[K, V]):
 
 
 class Loaders:
-    def __init__(self, db: Database, cache: RowCache | None = None) -> None:
-        self._db = db
+    def __init__(
+        self, db: Database, cache: RowCache | None = None, *, background: bool = False
+    ) -> None:
+        """``background``: for subscription events, which read through the background pool,
+        so however many fan out, requests keep their connections."""
+        self._sessions = db.background if background else db.session
         self._cache: RowCache = cache or NoCache()
         self.contact = DataLoader(self._load(Contact, "contact"))
         self.album = DataLoader(self._load(Album, "album"))
@@ -61,6 +66,10 @@ class Loaders:
         self.user = DataLoader(self._load(User, "user"))
         self.role = DataLoader(self._load(Role, "role"))
         self.roles_of_user: DataLoader[uuid.UUID, list[Role]] = DataLoader(self._roles_of_users)
+
+    def session(self) -> AsyncSession:
+        """A read session from the pool these loaders use."""
+        return self._sessions()
 
     def _load(self, model: type[queries.ModelT], kind: str):  # type: ignore[no-untyped-def]
         """By-id batches: the shared row cache first (one round trip), SQL for the misses
@@ -74,7 +83,7 @@ class Loaders:
             }
             if read.misses:
                 wanted = [uuid.UUID(hex=key) for key in read.misses]
-                async with self._db.session() as session:
+                async with self.session() as session:
                     rows = await queries.by_ids(session, model, wanted)
                 fresh = [(key.hex, row) for key, row in zip(wanted, rows, strict=True)]
                 found.update(fresh)
@@ -93,7 +102,7 @@ class Loaders:
         for album_id, order, window in keys:
             groups[(order, window)].append(album_id)
         pages: dict[PhotoPageKey, Page[Photo]] = {}
-        async with self._db.session() as session:
+        async with self.session() as session:
             for (order, window), album_ids in groups.items():
                 found = await queries.photo_pages(session, album_ids, PHOTO_SORTS[order], window)
                 for album_id, page in zip(album_ids, found, strict=True):
@@ -101,9 +110,9 @@ class Loaders:
         return [pages[key] for key in keys]
 
     async def _roles_of_users(self, user_ids: Sequence[uuid.UUID]) -> list[list[Role]]:
-        async with self._db.session() as session:
+        async with self.session() as session:
             return await queries.roles_of_users(session, user_ids)
 
     async def _photo_counts(self, album_ids: Sequence[uuid.UUID]) -> list[int]:
-        async with self._db.session() as session:
+        async with self.session() as session:
             return await queries.photo_counts(session, album_ids)

@@ -22,7 +22,17 @@ from tests.backends import (
     sqlite_settings,
 )
 
-TABLES = {"user", "role", "user_role", "stored_file", "contact", "album", "photo", "login_session"}
+TABLES = {
+    "user",
+    "role",
+    "user_role",
+    "stored_file",
+    "contact",
+    "album",
+    "photo",
+    "login_session",
+    "event_outbox",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -173,7 +173,8 @@ async def test_a_connection_budget_that_does_not_fit(
 ) -> None:
     available = await _available_connections(migrated_database)
     workers = 2
-    pool = available // (workers * 3) + 1  # 3: pool, overflow, compiled reads
+    background = 2  # BACKGROUND_POOL_SIZE's default
+    pool = (available // workers - background) // 3 + 1  # 3: pool, overflow, compiled reads
     env = {**env, "DATABASE_URL": migrated_database, "REDIS_URL": REDIS_URL}
     line = refusal(
         {**env, "DB_POOL_SIZE": str(pool)},
@@ -184,8 +185,9 @@ async def test_a_connection_budget_that_does_not_fit(
         str(free_port()),
     )
     assert (
-        f"{workers} workers x {3 * pool} connections (pool {pool} + overflow {pool} + "
-        f"compiled reads {pool}, from DB_POOL_SIZE {pool}) = {workers * 3 * pool} PostgreSQL "
+        f"{workers} workers x {3 * pool + background} connections (pool {pool} + overflow "
+        f"{pool} + background {background} + compiled reads {pool}; DB_POOL_SIZE {pool}, "
+        f"BACKGROUND_POOL_SIZE {background}) = {workers * (3 * pool + background)} PostgreSQL "
         "connections, but PostgreSQL at "
     ) in line
     assert f"allows {available} (max_connections " in line

@@ -9,6 +9,7 @@ from app.config import Settings
 from app.db.engine import create_engine, create_session_factory, pool_bounds
 from app.db.json_reads import JsonReads
 from app.events import Sink, install
+from app.events import outbox as _outbox  # noqa: F401 - writes recorded events as sessions commit
 
 
 def json_read_slots(settings: Settings) -> int:
@@ -20,7 +21,7 @@ def connection_parts(settings: Settings) -> dict[str, int]:
     """The most PostgreSQL connections one server process opens, by pool, at their fullest:
     the engine's pool and overflow, and the compiled-read queue when compiled reads are on."""
     pool_size, overflow = pool_bounds(settings)
-    parts = {"pool": pool_size, "overflow": overflow}
+    parts = {"pool": pool_size, "overflow": overflow, "background": settings.background_pool_size}
     if settings.compiled_reads:
         parts["compiled reads"] = json_read_slots(settings)
     return parts
@@ -35,6 +36,12 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine: AsyncEngine = create_engine(settings)
         self.sessions: async_sessionmaker[AsyncSession] = create_session_factory(self.engine)
+        #: A small pool of its own for work no request waits for (subscription events, the
+        #: event relay): however busy that gets, requests keep their connections.
+        self.background_engine: AsyncEngine = create_engine(settings, background=True)
+        self.background: async_sessionmaker[AsyncSession] = create_session_factory(
+            self.background_engine
+        )
         #: Where the events a session records go once it commits (cache, then broker).
         self.on_commit: Sink | None = None
         #: SQL statements sent (transaction control excluded), for /metrics and benchmarks.
@@ -76,3 +83,4 @@ class Database:
         if self.json_reads is not None:
             await self.json_reads.close()
         await self.engine.dispose()
+        await self.background_engine.dispose()

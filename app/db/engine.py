@@ -47,7 +47,7 @@ def pool_bounds(settings: Settings) -> tuple[int, int]:
     return settings.db_pool_size, settings.db_pool_size
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, background: bool = False) -> AsyncEngine:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() == "sqlite":
         # aiosqlite logs every call with its parameters (password hashes included) at DEBUG.
@@ -63,8 +63,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # Parameters carry password hashes and personal data: keep them out of logs and
         # exception messages, whatever the log level.
         hide_parameters=True,
-        pool_size=pool_bounds(settings)[0],
-        max_overflow=pool_bounds(settings)[1],
+        pool_size=settings.background_pool_size if background else pool_bounds(settings)[0],
+        max_overflow=0 if background else pool_bounds(settings)[1],
         pool_pre_ping=True,
     )
 

@@ -207,3 +207,23 @@ class Photo(Base):
         Index("ix_photo_album_id_sort_id", "album_id", "sort", "id"),
         Index("ix_photo_album_id_created_at_id", "album_id", "created_at", "id"),
     )
+
+
+class OutboxEvent(Base):
+    """A domain event, written in the transaction that made the change it announces (a
+    transactional outbox), so no committed change goes unannounced - whatever happens to the
+    process or to Redis after the commit. The id orders events: writers take one lock just
+    before committing (app.events.outbox), so ids commit in increasing order."""
+
+    __tablename__ = "event_outbox"
+    #: SQLite: never reuse an id, as a sequence does not.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    topic: Mapped[str] = mapped_column(String(100), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject: Mapped[str] = mapped_column(String(32), nullable=False)
+    photo_ids: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+    recorded_at: Mapped[datetime] = _created_at()

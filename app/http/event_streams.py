@@ -73,9 +73,21 @@ def wants_event_stream(accept: str) -> bool:
     return any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
 
 
-def event(name: str, data: object | None) -> bytes:
+def event(name: str, data: object | None, event_id: str | None = None) -> bytes:
     payload = b"" if data is None else orjson.dumps(data)
-    return b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
+    head = b"id: " + event_id.encode() + b"\n" if event_id else b""
+    return head + b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
+
+
+def event_id_of(result: ExecutionResult) -> str | None:
+    """The ``eventId`` a subscription event's result carries (when the operation selected
+    it): the SSE id, which a reconnecting client sends back as Last-Event-ID."""
+    data = result.data
+    if not isinstance(data, dict) or len(data) != 1:
+        return None
+    (root,) = data.values()
+    found = root.get("eventId") if isinstance(root, dict) else None
+    return found if isinstance(found, str) and found.isdecimal() else None
 
 
 def problem(status: int, message: str) -> JSONResponse:
@@ -182,7 +194,7 @@ class EventStreams:
             try:
                 async with aclosing(results):
                     async for result in results:
-                        await queue.put(event("next", payload_of(result)))
+                        await queue.put(event("next", payload_of(result), event_id_of(result)))
                 await queue.put(event("complete", None))
             finally:
                 await queue.put(None)
@@ -317,9 +329,13 @@ class EventStreams:
         return payload
 
     def _context(self, request: Request) -> Context:
-        return Context(
+        context = Context(
             request=request, response=None, services=self.endpoint.services, long_lived=True
         )
+        # A distinct stream reconnecting (EventSource does by itself) resumes after the last
+        # event it got, as if its subscription had said `after:`.
+        context.resume_after = request.headers.get("last-event-id") or None
+        return context
 
     async def _execute(
         self, request: Request, params: dict[str, Any], context: Context | None = None

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -20,6 +21,18 @@ class ListFilter:
     search: str | None = None
     created_since: datetime | None = None
     created_before: datetime | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.search is None and self.created_since is None and self.created_before is None
+
+
+async def lists(
+    session: AsyncSession, statement: Select[Any], key: ColumnElement[Any], value: Any
+) -> bool:
+    """Whether the listing ``statement`` includes the row whose ``key`` is ``value`` - what a
+    live, filtered list asks of each changed row."""
+    return bool(await session.scalar(select(statement.where(key == value).exists())))
 
 
 def like_pattern(term: str) -> str:

@@ -58,7 +58,7 @@ class AlbumPhotosSource:
 
     async def _exists_behind(self, cursor: str) -> bool:
         statement = select(PhotoRow).where(PhotoRow.album_id == self.album_id)
-        async with self.context.db.session() as session:
+        async with self.context.loaders.session() as session:
             return await paging.exists_behind(
                 session, statement, PHOTO_SORTS[self.order], cursor, forward=self.window.forward
             )

@@ -1,8 +1,13 @@
-"""Domain events: what changed, published after the transaction that changed it commits.
+"""Domain events: what changed, announced once the transaction that changed it commits.
 
-Services record events on their session while they work; when (and only when) the session
-commits, the events go to the broker. A rolled-back transaction announces nothing. Payloads are
-small - a kind and ids, never file bytes - and subscribers fetch the current state themselves.
+Services record events on their session while they work. Just before the session commits they
+are written to the outbox table, in the same transaction (app.events.outbox); the relay then
+copies committed outbox rows to the event log every process reads (app.events.relay), and the
+broker fans them out to subscribers (app.events.broker). A rolled-back transaction announces
+nothing; a committed one always does, even if the process dies right after the commit.
+Payloads are small - a kind and ids, never file bytes - and subscribers fetch the current
+state themselves. Each event gets its outbox id, which orders events and lets a subscriber
+resume after the last one it saw.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from sqlalchemy.orm import Session
 logger = logging.getLogger("contentgraph.events")
 
 PENDING = "contentgraph.events"
+#: Events the outbox has written in the transaction now committing.
+WRITTEN = "contentgraph.events.written"
 SINK = "contentgraph.sink"
 
 
@@ -39,7 +46,7 @@ class ChangeKind(StrEnum):
     PHOTO_DELETED = "PHOTO_DELETED"
     FILE_CREATED = "FILE_CREATED"
     FILE_DELETED = "FILE_DELETED"
-    #: Not a change: events may have been missed (broker outage); refetch.
+    #: Not a change: events may have been missed (older than the retention); refetch.
     RESYNC = "RESYNC"
 
 
@@ -49,6 +56,13 @@ class Event:
     kind: ChangeKind
     subject: str  # the uuid hex of the contact, album or file
     photo_ids: tuple[str, ...] = field(default=())
+    #: The outbox id: increasing in commit order; 0 until the event is recorded.
+    id: int = 0
+
+    @property
+    def family(self) -> str:
+        """What a list subscription follows: "contact", "album", "files", ..."""
+        return self.topic.partition(":")[0]
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -56,17 +70,21 @@ class Event:
         )
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> Event:
+    def decode(cls, raw: bytes | str, id: int = 0) -> Event:
         data = orjson.loads(raw)
-        return cls(data["t"], ChangeKind(data["k"]), data["s"], tuple(data.get("p") or ()))
+        return cls(data["t"], ChangeKind(data["k"]), data["s"], tuple(data.get("p") or ()), id)
+
+
+#: The families of topics a list subscription follows (``Event.family``).
+CONTACT_FAMILY, ALBUM_FAMILY = "contact", "album"
 
 
 def contact_topic(key: Any) -> str:
-    return f"contact:{key.hex}"
+    return f"{CONTACT_FAMILY}:{key.hex}"
 
 
 def album_topic(key: Any) -> str:
-    return f"album:{key.hex}"
+    return f"{ALBUM_FAMILY}:{key.hex}"
 
 
 def files_topic(entity: str) -> str:
@@ -83,7 +101,7 @@ def role_changed(key: Any) -> Event:
 
 
 def record(session: AsyncSession, *events: Event) -> None:
-    """Queue events on the session; they are published if and when it commits."""
+    """Queue events on the session; the outbox writes them as it commits."""
     session.sync_session.info.setdefault(PENDING, []).extend(events)
 
 
@@ -96,17 +114,18 @@ def install(session: AsyncSession, sink: Sink | None) -> AsyncSession:
 
 
 async def publish_pending(session: AsyncSession) -> None:
-    """After a commit: invalidate caches and publish, before the caller answers its client -
-    so a client never reads a value older than its own acknowledged change."""
-    pending: list[Event] = session.sync_session.info.pop(PENDING, [])
+    """After a commit: invalidate caches and wake the relay, before the caller answers its
+    client - so a client never reads a value older than its own acknowledged change."""
+    pending: list[Event] = session.sync_session.info.pop(WRITTEN, [])
     sink: Sink | None = session.sync_session.info.get(SINK)
     if pending and sink is not None:
         try:
             await sink(pending)
-        except Exception:  # best effort: the change itself has committed
-            logger.exception("could not publish %d events", len(pending))
+        except Exception:  # best effort: the change and its outbox rows have committed
+            logger.exception("could not hand on %d events", len(pending))
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(PENDING, None)
+    session.info.pop(WRITTEN, None)
