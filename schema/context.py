@@ -120,7 +120,8 @@ class Context:
                 # WS_RECHECK, and changes evict them at once), and shared: a thousand
                 # subscribers with one token cost one lookup, not a thousand.
                 fresh = self.settings.viewer_cache_seconds > WS_RECHECK
-                self._ws_checked = (now, await self.auth.viewer(self.token(), fresh=fresh))
+                viewer = await self.auth.viewer(self.token(), fresh=fresh, background=True)
+                self._ws_checked = (now, viewer)
             found = self._ws_checked[1]
         else:
             if self._viewer is None:

@@ -11,9 +11,15 @@ import uuid
 import httpx
 
 from tests.conftest import PASSWORD
-from tests.test_subscriptions import ALBUM_CHANGED, Stack, connected, login, receive, subscribe
+from tests.test_subscriptions import Stack, connected, login, receive, subscribe
 from tests.test_subscriptions import stack as stack  # the fixture
 
+#: viewerCanEdit depends on the viewer's scopes: the result must not be shared across them.
+ALBUM_WITH_RIGHTS = """
+subscription($id: ID!) {
+  albumChanged(id: $id) { kind album { title viewerCanEdit } photos { caption } }
+}
+"""
 UPDATE_ALBUM = (
     "mutation($id: ID!, $t: String!) { updateAlbum(input: {id: $id, title: $t}) { album { id } } }"
 )
@@ -91,7 +97,7 @@ async def test_same_scopes_share_one_execution_and_other_scopes_get_their_own(
     ):
         sockets = [first, second, third]
         for socket in sockets:
-            await subscribe(socket, "a", ALBUM_CHANGED, id=album)
+            await subscribe(socket, "a", ALBUM_WITH_RIGHTS, id=album)
         before = await counters(stack.base)
         await stack.gql(UPDATE_ALBUM, id=album, t="Once")
         frames = [await receive(socket) for socket in sockets]
@@ -99,6 +105,9 @@ async def test_same_scopes_share_one_execution_and_other_scopes_get_their_own(
         for frame in frames:
             assert frame["type"] == "next", frame
             assert frame["payload"]["data"]["albumChanged"]["album"]["title"] == "Once"
+        # One shape, two frames: what each may do is its own.
+        can_edit = [f["payload"]["data"]["albumChanged"]["album"]["viewerCanEdit"] for f in frames]
+        assert can_edit == [True, True, False]
         # Two shapes: the admins' (executed once, then shared) and the reader's.
         assert after["executed"] - before["executed"] == 2
         assert after["shared"] - before["shared"] == 1

@@ -162,41 +162,50 @@ class Authenticator:
         self.viewers.forget_user(user_id.hex)
         return await self.sessions.revoke_all(user_id)
 
-    async def viewer(self, token: str | None, *, fresh: bool = False) -> Viewer | None:
+    async def viewer(
+        self, token: str | None, *, fresh: bool = False, background: bool = False
+    ) -> Viewer | None:
         """The Viewer for a token; the anonymous viewer without one; None for a bad token.
 
-        Served from the viewer cache (see app.auth.viewer_cache) unless ``fresh``.
+        Served from the viewer cache (see app.auth.viewer_cache) unless ``fresh``; a lookup
+        for a long-lived connection (``background``) uses the background database pool.
         """
         if not token:
             return self.anonymous
         if fresh:
-            return await self._look_up(token)
+            return await self._look_up(token, background)
         digest = token_digest(token)
         found, cached, due = self.viewers.get(digest)
         if found:
             if due:
-                self._looking_up(token, digest)  # in the background
+                self._looking_up(token, digest, background)  # in the background
             return cached
-        return await asyncio.shield(self._looking_up(token, digest))
+        return await asyncio.shield(self._looking_up(token, digest, background))
 
-    def _looking_up(self, token: str, digest: str) -> asyncio.Future[Viewer | None]:
+    def _looking_up(
+        self, token: str, digest: str, background: bool = False
+    ) -> asyncio.Future[Viewer | None]:
         """One lookup per token at a time: requests arriving meanwhile wait for it instead of
         each querying Redis and SQL."""
         pending = self.viewers.pending.get(digest)
         if pending is None:
             generation = self.viewers.generation  # taken now, before the lookup starts
-            pending = asyncio.ensure_future(self._look_up_and_keep(token, digest, generation))
+            pending = asyncio.ensure_future(
+                self._look_up_and_keep(token, digest, generation, background)
+            )
             self.viewers.pending[digest] = pending
             pending.add_done_callback(lambda done: _forget(self.viewers.pending, digest, done))
         return pending
 
-    async def _look_up_and_keep(self, token: str, digest: str, generation: int) -> Viewer | None:
-        viewer = await self._look_up(token)
+    async def _look_up_and_keep(
+        self, token: str, digest: str, generation: int, background: bool
+    ) -> Viewer | None:
+        viewer = await self._look_up(token, background)
         self.viewers.put(digest, viewer, generation)
         return viewer
 
-    async def _look_up(self, token: str) -> Viewer | None:
-        found = await self.sessions.find(token)
+    async def _look_up(self, token: str, background: bool = False) -> Viewer | None:
+        found = await self.sessions.find(token, background=background)
         if found is None:
             return None
         opened, grants = found

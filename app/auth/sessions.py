@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.users import Grants
 from app.db.database import Database
@@ -80,10 +81,17 @@ class SessionStore:
             digest, user_id, stamp, _expiry(self.idle, self.lifetime, stamp, stamp)
         )
 
-    async def find(self, token: str) -> tuple[SessionRecord, Grants] | None:
+    def _session(self, background: bool) -> AsyncSession:
+        """Long-lived connections (websockets, event streams) re-check on the background
+        pool: ten thousand subscribers never hold a connection a request is waiting for."""
+        return self.db.background() if background else self.db.session()
+
+    async def find(
+        self, token: str, *, background: bool = False
+    ) -> tuple[SessionRecord, Grants] | None:
         """The live session for ``token`` with its user's grants, renewing its idle expiry."""
         digest, now = token_digest(token), time.time()
-        async with self.db.session() as session:
+        async with self._session(background) as session:
             rows = (
                 await session.execute(
                     select(
@@ -106,10 +114,10 @@ class SessionStore:
         first = rows[0]
         created, used = first.created_at.timestamp(), first.last_used_at.timestamp()
         if _expiry(self.idle, self.lifetime, created, used) <= now:
-            await self._forget(digest)
+            await self._forget(digest, background)
             return None
         if now - used >= self.touch_every:
-            await self._touch(digest)
+            await self._touch(digest, background)
             used = now
         grants = Grants(
             first.id,
@@ -122,16 +130,16 @@ class SessionStore:
         )
         return record, grants
 
-    async def _touch(self, digest: str) -> None:
-        async with self.db.session() as session, writing(session):
+    async def _touch(self, digest: str, background: bool = False) -> None:
+        async with self._session(background) as session, writing(session):
             await session.execute(
                 update(LoginSession)
                 .where(LoginSession.digest == digest)
                 .values(last_used_at=datetime.now(UTC))
             )
 
-    async def _forget(self, digest: str) -> int:
-        async with self.db.session() as session, writing(session):
+    async def _forget(self, digest: str, background: bool = False) -> int:
+        async with self._session(background) as session, writing(session):
             result = await session.execute(
                 delete(LoginSession).where(LoginSession.digest == digest)
             )

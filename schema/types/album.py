@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 
+from app.auth.scopes import ALBUMS_WRITE
 from app.db import paging
 from app.db.models import Album as AlbumRow
 from app.db.models import Photo as PhotoRow
@@ -99,6 +100,13 @@ class Album(Node):
     @strawberry.field(description="How many photos the album holds.")
     async def photo_count(self, info: Info) -> int:
         return await info.context.loaders.photo_count.load(self.row_id)
+
+    @strawberry.field(
+        description="Whether the viewer may change this album and its photos (it holds "
+        "albums.write): to show or hide edit controls."
+    )
+    async def viewer_can_edit(self, info: Info) -> bool:
+        return (await info.context.viewer()).can(ALBUMS_WRITE)
 
     @classmethod
     def from_row(cls, row: AlbumRow) -> Album:

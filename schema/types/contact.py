@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.auth.scopes import CONTACTS_WRITE
 from app.db.models import Contact as ContactRow
 from schema.context import Info
 from schema.ids import to_global_id
@@ -31,6 +32,13 @@ class Contact(Node):
             return None
         row = await info.context.loaders.file.load(self.avatar_id)
         return StoredFile.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="Whether the viewer may change this contact and its picture (it holds "
+        "contacts.write): to show or hide edit controls."
+    )
+    async def viewer_can_edit(self, info: Info) -> bool:
+        return (await info.context.viewer()).can(CONTACTS_WRITE)
 
     @classmethod
     def from_row(cls, row: ContactRow) -> Contact:
