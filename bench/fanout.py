@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -165,26 +166,33 @@ async def client_main(url: str, init: str, subscribe: str, count: int, conn: Con
     conn.send(("ready", seen.subscribed, seen.failed[:5], len(seen.failed)))
 
     done = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
-    def command() -> None:
-        what, argument = conn.recv()
+    async def answer(what: str, argument: Any) -> Any:
+        # On the loop, so nothing changes under the pickling of a report.
         if what == "count":
-            conn.send(seen.received.get(argument, 0))
-        elif what == "throughput":
-            conn.send((seen.throughput, seen.last))
-        elif what == "report":
-            conn.send(
-                {
-                    "arrivals": seen.arrivals,
-                    "closed": seen.closed,
-                    "out_of_order": len(seen.out_of_order),
-                    "error_frames": seen.error_frames,
-                }
-            )
-        elif what == "stop":
-            done.set()
+            return seen.received.get(argument, 0)
+        if what == "throughput":
+            return (seen.throughput, seen.last)
+        if what == "report":
+            return {
+                "arrivals": seen.arrivals,
+                "closed": seen.closed,
+                "out_of_order": len(seen.out_of_order),
+                "error_frames": seen.error_frames,
+            }
+        done.set()
+        return None
 
-    asyncio.get_running_loop().add_reader(conn.fileno(), command)
+    def commands() -> None:
+        # A thread with a blocking pipe: the loop's add_reader makes the descriptor
+        # non-blocking, and a reply then fails with EAGAIN under load.
+        while not done.is_set():
+            what, argument = conn.recv()
+            reply = asyncio.run_coroutine_threadsafe(answer(what, argument), loop).result()
+            conn.send(reply)
+
+    threading.Thread(target=commands, daemon=True).start()
     await done.wait()
     for task in tasks:
         task.cancel()
@@ -241,10 +249,15 @@ class Clients:
                 failures.append(f"{failed} failed, e.g. {sample[0]}")
         return subscribed, failures
 
-    def ask(self, what: str, argument: object = None) -> list[Any]:
+    def ask(self, what: str, argument: object = None, timeout: float = 120) -> list[Any]:
         for pipe in self.pipes:
             pipe.send((what, argument))
-        return [pipe.recv() for pipe in self.pipes]
+        answers = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise TimeoutError(f"a client process did not answer {what!r} in {timeout:g} s")
+            answers.append(pipe.recv())
+        return answers
 
     def received(self, number: int) -> int:
         return sum(self.ask("count", number))
