@@ -76,6 +76,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # A websocket message is a request: the same limit as a body (uvicorn's is 16 MiB,
         # read in full before the application sees it).
         ws_max_size=settings.max_request_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     return 0
 

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     ws_max_anonymous_connections_per_address: Annotated[int, Field(ge=1)] = 10
     ws_max_subscriptions: Annotated[int, Field(ge=1)] = 100
     ws_max_anonymous_subscriptions: Annotated[int, Field(ge=1)] = 10
+    ws_per_message_deflate: bool = Field(
+        default=False,
+        description="Compress websocket messages (permessage-deflate). Off: events are a few "
+        "hundred bytes, and compression costs a zlib state per socket and a compression per "
+        "subscriber per event",
+    )
     graphiql: bool = True
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10

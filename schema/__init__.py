@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from typing import Any
+
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType, get_operation_ast
+from graphql.execution.middleware import MiddlewareManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -25,6 +29,7 @@ from schema.queries import Query as ContentQueries
 from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
 from schema.shared_execution import SharedExecutions
+from schema.subscription_stream import subscription_stream
 from schema.subscriptions import Subscription
 from schema.types.album import Album
 from schema.types.contact import Contact
@@ -70,6 +75,46 @@ class Schema(strawberry.Schema):
                 context.pre_execution_errors = [error]
                 return PreExecutionError(data=None, errors=[error])
         return await super()._prepare_operation_async(context, extensions_runner)
+
+    def _stream(
+        self,
+        execution_context: ExecutionContext,
+        extensions_runner: SchemaExtensionsRunner,
+        middleware_manager: MiddlewareManager,
+        execution_context_class: type[Any] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """Subscriptions stream through schema.subscription_stream (one response per event
+        and shape); queries and mutations over a streaming transport as Strawberry does."""
+        if _is_subscription(self, execution_context) and execution_context_class is not None:
+            return subscription_stream(
+                self,
+                execution_context,
+                extensions_runner,
+                middleware_manager,
+                execution_context_class,
+                operation_extensions,
+            )
+        return super()._stream(
+            execution_context,
+            extensions_runner,
+            middleware_manager,
+            execution_context_class,
+            operation_extensions,
+        )
+
+
+def _is_subscription(schema: Schema, context: ExecutionContext) -> bool:
+    """From the parsed document (the parse cache's; a document that does not parse is
+    Strawberry's to answer)."""
+    if not context.query:
+        return False
+    try:
+        document = schema.documents.parse(context.query)
+    except GraphQLError:
+        return False
+    operation = get_operation_ast(document, context.operation_name)
+    return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
 def build_schema(settings: Settings) -> Schema:

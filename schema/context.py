@@ -49,13 +49,22 @@ class Context:
     long_lived: bool = False
     #: An event stream's Last-Event-ID: subscriptions without `after` resume after it.
     resume_after: str | None = None
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False)
     _viewer: asyncio.Future[Viewer | None] | None = field(default=None, init=False)
     _ws_checked: tuple[float, Viewer | None] | None = field(default=None, init=False)
     _connection: Context | None = field(default=None, init=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.db, self.services.cache)
+    @property
+    def loaders(self) -> Loaders:
+        """Made on first use: ten thousand idle subscriptions hold none (an event's are made
+        for the one subscriber that executes it)."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.services.db, self.services.cache)
+        return self._loaders
+
+    @loaders.setter
+    def loaders(self, loaders: Loaders) -> None:
+        self._loaders = loaders
 
     def for_operation(self) -> Context:
         """A context of its own for one operation on a websocket: fresh loaders (no caching

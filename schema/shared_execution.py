@@ -17,40 +17,52 @@ member of the shape to pick them up from its queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from graphql import ExecutionResult, OperationDefinitionNode
 
 from app.auth.viewer import Viewer
+from schema.pacing import Pacer
 
 #: How long an event's result waits for the members of its shape that have not taken it yet.
 KEEP_SECONDS = 30.0
 MAX_RESULTS = 20_000
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
+class Shape(NamedTuple):
+    """A tuple, so hashing it (once per subscriber and event) stays in C."""
+
     operation: int  # id() of the operation node (the document cache keeps one per text)
     variables: bytes
     authenticated: bool
     scopes: frozenset[str]
 
 
-def shape_of(
-    operation: OperationDefinitionNode, variables: dict[str, Any], viewer: Viewer
-) -> Shape:
-    return Shape(
-        id(operation),
-        orjson.dumps(variables, default=str, option=orjson.OPT_SORT_KEYS),
-        viewer.is_authenticated,
-        viewer.scopes,
-    )
+class Shapes:
+    """One subscription's shape, re-derived only when its viewer changes (a re-check)."""
+
+    __slots__ = ("_operation", "_shape", "_variables", "_viewer")
+
+    def __init__(self, operation: OperationDefinitionNode, variables: dict[str, Any]) -> None:
+        self._operation = id(operation)
+        self._variables = orjson.dumps(variables, default=str, option=orjson.OPT_SORT_KEYS)
+        self._viewer: Viewer | None = None
+        self._shape: Shape | None = None
+
+    def of(self, viewer: Viewer) -> Shape:
+        if viewer is not self._viewer or self._shape is None:
+            self._viewer = viewer
+            self._shape = Shape(
+                self._operation, self._variables, viewer.is_authenticated, viewer.scopes
+            )
+        return self._shape
 
 
 class Recompute(Exception):
@@ -72,8 +84,11 @@ class SharedResult:
     async def get(
         self,
         compute: Callable[[], Any],
-        executions: asyncio.Semaphore,
+        executions: asyncio.Semaphore | None,
     ) -> Any:
+        future = self._future
+        if future is not None and future.done() and not future.exception():
+            return future.result()  # the common case: computed already, no shield needed
         while True:
             if not self._started:
                 return await self._compute(compute, executions)
@@ -83,11 +98,13 @@ class SharedResult:
             except Recompute:
                 continue
 
-    async def _compute(self, compute: Callable[[], Any], executions: asyncio.Semaphore) -> Any:
+    async def _compute(
+        self, compute: Callable[[], Any], executions: asyncio.Semaphore | None
+    ) -> Any:
         self._started = True
         future = self._future = asyncio.get_running_loop().create_future()
         try:
-            async with executions:
+            async with executions or contextlib.nullcontext():
                 result = compute()
                 if inspect.isawaitable(result):
                     result = await result
@@ -104,11 +121,15 @@ class SharedResult:
 
 @dataclass(slots=True)
 class SharedEvent:
-    """What a subscription yields: the event's payload, and where its result is shared."""
+    """What a subscription yields: the event's payload, where its results are shared (the
+    execution's, and the response made of it: schema.subscription_stream), and what to do
+    before executing it (if this subscriber is the one that does)."""
 
     payload: Any
     result: SharedResult
+    response: SharedResult
     shared: SharedExecutions
+    prepare: Callable[[], None] | None = None
 
 
 class SharedExecutions:
@@ -118,6 +139,8 @@ class SharedExecutions:
         #: At most this many executions at once, whatever the fan-out (each may need the
         #: database: the background pool has about this many connections).
         self.executions = asyncio.Semaphore(concurrency)
+        #: Subscribers take turns with everything else the process does (schema.pacing).
+        self.pacer = Pacer()
         self._results: OrderedDict[tuple[Shape, int, str], SharedResult] = OrderedDict()
         self.executed = 0
         self.shared = 0
@@ -133,9 +156,16 @@ class SharedExecutions:
         return result
 
     def event(
-        self, payload: Any, event_id: int, shape: Shape, operation: OperationDefinitionNode
+        self,
+        payload: Any,
+        event_id: int,
+        shape: Shape,
+        operation: OperationDefinitionNode,
+        prepare: Callable[[], None] | None = None,
     ) -> SharedEvent:
-        return SharedEvent(payload, self._slot(shape, event_id, "result", operation), self)
+        result = self._slot(shape, event_id, "result", operation)
+        response = self._slot(shape, event_id, "response", operation)
+        return SharedEvent(payload, result, response, self, prepare)
 
     async def once(
         self,
@@ -165,11 +195,29 @@ class SharedExecutions:
 
         def counting() -> ExecutionResult | Awaitable[ExecutionResult]:
             counted[0] = True
+            if event.prepare is not None:
+                event.prepare()
             return compute()
 
         found: ExecutionResult = await event.result.get(counting, self.executions)
+        await self.pacer.turn()  # what follows - the frame built and written - is the bulk
         if counted[0]:
             self.executed += 1
         else:
+            self.shared += 1
+        return found
+
+    async def response(self, event: SharedEvent, make: Callable[[], Awaitable[Any]]) -> Any:
+        """The event's response for the shape: made by the first member (whose execution
+        goes through `result`, and is counted there), taken by the others."""
+        made = [False]
+
+        async def making() -> Any:
+            made[0] = True
+            return await make()
+
+        found = await event.response.get(making, None)  # `result` holds the semaphore
+        await self.pacer.turn()  # what follows - the frame written - is the bulk
+        if not made[0]:
             self.shared += 1
         return found

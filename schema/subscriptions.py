@@ -43,7 +43,7 @@ from schema.loaders import Loaders
 from schema.pagination import Edge
 from schema.permissions import require_scope
 from schema.queries import AlbumFilterInput, ContactFilterInput, to_list_filter
-from schema.shared_execution import SharedExecutions, shape_of
+from schema.shared_execution import Shapes, SharedExecutions
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.photo import Photo
@@ -237,7 +237,13 @@ async def _stream(
     shared: SharedExecutions = info.schema.shared_executions  # type: ignore[attr-defined]
     operation = info._raw_info.operation
     values: Any = info._raw_info.variable_values  # a dict at run time, whatever the stubs say
-    variables: dict[str, Any] = getattr(values, "coerced", values)
+    shapes = Shapes(operation, getattr(values, "coerced", values))
+
+    def fresh_loaders() -> None:
+        """Only for the subscriber that executes the event for its shape: nothing cached
+        from an earlier event is served, and the others build nothing."""
+        context.loaders = Loaders(context.db, context.services.cache, background=True)
+
     subscription = await context.services.broker.subscribe(
         [topic] if topic else [], families=[family] if family else [], after=resume_after
     )
@@ -250,14 +256,14 @@ async def _stream(
                     f'{exc}; resubscribe with `after: "{exc.last_id}"` to get what was missed',
                     resumeAfter=str(exc.last_id),
                 ) from None
+            await shared.pacer.turn()
             # Every event: a revoked session or a lost scope ends the stream.
-            shape = shape_of(operation, variables, await check())
+            shape = shapes.of(await check())
             if keep is not None and event.kind is not ChangeKind.RESYNC:
                 kept = await shared.once("keep", event.id, shape, operation, partial(keep, event))
                 if not kept:
                     continue
-            context.loaders = Loaders(context.db, context.services.cache, background=True)
-            yield shared.event(build(event), event.id, shape, operation)
+            yield shared.event(build(event), event.id, shape, operation, fresh_loaders)
     finally:
         subscription.close()
 

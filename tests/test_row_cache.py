@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from app.db import codec
 from app.db.models import Contact
 from app.kv.breaker import Breaker
-from app.kv.cache import RedisRowCache
+from app.kv.cache import PROBE_INTERVAL, RedisRowCache
 from app.services import contacts
 from schema.ids import to_global_id
 from schema.loaders import Loaders
@@ -219,3 +220,21 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(
         )
     assert [r.status_code for r in responses] == [200] * 150
     assert all(r.json()["data"]["me"]["username"] == username for r in responses)
+
+
+async def test_the_stale_generation_probe_stops_once_another_call_replaced_it(
+    redis: Redis,
+) -> None:
+    """Redis came back and a lookup replaced the stale generation while the probe slept: the
+    probe used to send the now-empty generation (None) to Redis, which opened the breaker."""
+    breaker = Breaker(0.5, redis.ping)
+    cache = RedisRowCache(redis, f"cgtest-{uuid.uuid4().hex[:8]}", ttl=60, breaker=breaker)
+    cache.generation = "old"
+    cache._missed_invalidation()  # as if an invalidation had not reached Redis
+    await asyncio.sleep(PROBE_INTERVAL / 2)  # the probe sleeps...
+    cache._seen("new")  # ...while a lookup sees the generation replaced
+    await asyncio.sleep(PROBE_INTERVAL * 3)
+    assert cache._probe is not None and cache._probe.done()
+    assert cache._probe.exception() is None
+    assert not breaker.is_open and breaker.trips == 0
+    await cache.close()

@@ -212,6 +212,15 @@ async def test_operations_a_socket_may_hold(
         assert (refusal["type"], refusal["id"]) == ("error", "and-one-too-many")
 
 
+async def test_frames_are_not_compressed_unless_configured(server: Server) -> None:
+    """A client offering permessage-deflate (browsers do) gets plain frames: compression
+    cost a zlib state per socket and a compression per subscriber per event."""
+    async with websockets.connect(
+        server.url, subprotocols=[TRANSPORT_WS], compression="deflate"
+    ) as socket:
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
+
+
 # The document limits, over websockets too.
 
 

@@ -28,6 +28,9 @@ QUEUE_SIZE = 256
 #: Recent events kept in memory for subscriptions that resume.
 RECENT = 4096
 WAIT_SECONDS = 1.0
+#: Subscribers woken per turn of the event loop: waking ten thousand at once made everything
+#: else in the process (a mutation's next step, a request) wait behind them (schema.pacing).
+OFFER_SLICE = 64
 #: How long the log may stay behind (being rebuilt) before it is taken to have restarted.
 REBUILD_GRACE_SECONDS = 15.0
 
@@ -185,7 +188,7 @@ class Broker:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def dispatch(self, event: Event) -> None:
+    async def dispatch(self, event: Event) -> None:
         if event.id:
             self.position = max(self.position, event.id)
             if len(self._recent) == self._recent.maxlen:
@@ -193,10 +196,12 @@ class Broker:
             self._recent.append(event)
         for listener in self.listeners:
             listener([event])
-        for subscription in list(self._by_topic.get(event.topic, ())):
-            subscription.offer(event)
-        for subscription in list(self._by_family.get(event.family, ())):
-            subscription.offer(event)
+        following = [*self._by_topic.get(event.topic, ()), *self._by_family.get(event.family, ())]
+        for start in range(0, len(following), OFFER_SLICE):
+            if start:
+                await asyncio.sleep(0)  # the next turn: what became ready meanwhile runs first
+            for subscription in following[start : start + OFFER_SLICE]:
+                subscription.offer(event)
 
     def resync(self) -> None:
         """Events may have been lost: everyone refetches, and resumes after ``position``."""
@@ -234,7 +239,7 @@ class Broker:
                         self.resync()
                 for event in events:
                     if event.id > self.position:
-                        self.dispatch(event)
+                        await self.dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: reconnect with backoff, then catch up

@@ -78,7 +78,7 @@ class Breaker:
         self.trips += 1
         logger.warning(
             "Redis is unavailable (%s): serving from the database, login attempts counted "
-            "in this process, events dropped; retrying",
+            "in this process, events waiting in the outbox; retrying",
             str(error) or type(error).__name__,
         )
         if self.probe is not None and (self._probing is None or self._probing.done()):

@@ -287,9 +287,12 @@ class RedisRowCache:
     async def _replace_stale(self) -> None:
         """Until the stale generation is replaced: a write committed while Redis was away must
         not be outlived by the cached row it changed, even in a process that sees no traffic."""
-        while self.stale is not None:
+        while True:
             await asyncio.sleep(PROBE_INTERVAL)
-            arguments: list[Any] = [self.stale, secrets.token_hex(8), self.base, self.ttl]
+            stale = self.stale  # read after the sleep: another call may have replaced it
+            if stale is None:
+                return
+            arguments: list[Any] = [stale, secrets.token_hex(8), self.base, self.ttl]
             replace = partial(self._invalidate, keys=[self.generation_key], args=arguments)
             with contextlib.suppress(RedisUnavailable):
                 self._seen(await self.breaker.call(replace))
