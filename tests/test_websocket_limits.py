@@ -218,6 +218,7 @@ async def test_frames_are_not_compressed_unless_configured(server: Server) -> No
     async with websockets.connect(
         server.url, subprotocols=[TRANSPORT_WS], compression="deflate"
     ) as socket:
+        assert socket.response is not None
         assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
 
 
