@@ -201,7 +201,6 @@ class SharedExecutions:
             return compute()
 
         found: ExecutionResult = await event.result.get(counting, self.executions)
-        await self.pacer.turn()  # what follows - the frame built and written - is the bulk
         if counted[0]:
             self.executed += 1
         else:
@@ -218,7 +217,6 @@ class SharedExecutions:
             return await make()
 
         found = await event.response.get(making, None)  # `result` holds the semaphore
-        await self.pacer.turn()  # what follows - the frame written - is the bulk
         if not made[0]:
             self.shared += 1
         return found

@@ -256,6 +256,8 @@ async def _stream(
                     f'{exc}; resubscribe with `after: "{exc.last_id}"` to get what was missed',
                     resumeAfter=str(exc.last_id),
                 ) from None
+            # One turn per event and subscriber (schema.pacing): from here to the frame
+            # written is one step when the shape's response is made already.
             await shared.pacer.turn()
             # Every event: a revoked session or a lost scope ends the stream.
             shape = shapes.of(await check())
