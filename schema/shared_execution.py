@@ -126,11 +126,23 @@ class SharedEvent:
     execution's, and the response made of it: schema.subscription_stream), and what to do
     before executing it (if this subscriber is the one that does)."""
 
-    payload: Any
-    result: SharedResult
+    make_payload: Callable[[], Any]
+    event_id: int
+    shape: Shape
+    operation: OperationDefinitionNode
     response: SharedResult
     shared: SharedExecutions
     prepare: Callable[[], None] | None = None
+
+    @property
+    def payload(self) -> Any:
+        """Built by the member that executes the event only: the others never read it."""
+        return self.make_payload()
+
+    @property
+    def result(self) -> SharedResult:
+        """The execution's slot: looked up by the member that makes the response only."""
+        return self.shared._slot(self.shape, self.event_id, "result", self.operation)
 
 
 class SharedExecutions:
@@ -158,15 +170,14 @@ class SharedExecutions:
 
     def event(
         self,
-        payload: Any,
+        make_payload: Callable[[], Any],
         event_id: int,
         shape: Shape,
         operation: OperationDefinitionNode,
         prepare: Callable[[], None] | None = None,
     ) -> SharedEvent:
-        result = self._slot(shape, event_id, "result", operation)
         response = self._slot(shape, event_id, "response", operation)
-        return SharedEvent(payload, result, response, self, prepare)
+        return SharedEvent(make_payload, event_id, shape, operation, response, self, prepare)
 
     async def once(
         self,

@@ -238,6 +238,7 @@ async def _stream(
     operation = info._raw_info.operation
     values: Any = info._raw_info.variable_values  # a dict at run time, whatever the stubs say
     shapes = Shapes(operation, getattr(values, "coerced", values))
+    checked: Viewer | None = None
 
     def fresh_loaders() -> None:
         """Only for the subscriber that executes the event for its shape: nothing cached
@@ -259,13 +260,17 @@ async def _stream(
             # One turn per event and subscriber (schema.pacing): from here to the frame
             # written is one step when the shape's response is made already.
             await shared.pacer.turn()
-            # Every event: a revoked session or a lost scope ends the stream.
-            shape = shapes.of(await check())
+            # Every event: a revoked session or a lost scope ends the stream. (The viewer is
+            # re-read at most once a second; the same one has the same scopes.)
+            viewer = await context.viewer()
+            if viewer is not checked:
+                viewer = checked = await check()
+            shape = shapes.of(viewer)
             if keep is not None and event.kind is not ChangeKind.RESYNC:
                 kept = await shared.once("keep", event.id, shape, operation, partial(keep, event))
                 if not kept:
                     continue
-            yield shared.event(build(event), event.id, shape, operation, fresh_loaders)
+            yield shared.event(partial(build, event), event.id, shape, operation, fresh_loaders)
     finally:
         subscription.close()
 

@@ -20,14 +20,22 @@ from dataclasses import dataclass, field
 from json import JSONDecodeError
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from schema.context import Context, bearer_token
 from schema.errors import ErrorCode
@@ -114,6 +122,13 @@ async def refuse(websocket: WebSocket, reason: str) -> None:
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
     """Strawberry's adapter, refusing messages over the size limit and non-objects."""
 
+    async def send_text(self, text: str) -> None:
+        """A frame serialised already (see TransportWSHandler._send_result_stream)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False
     ) -> AsyncGenerator[object, None]:
@@ -185,7 +200,42 @@ ANONYMOUS_REFUSAL = (
 )
 
 
+def payload_json(result: ExecutionResult) -> str:
+    """A result's `next` payload, serialised once: the members of a subscription's shape
+    share one result object (schema.subscription_stream), so ten thousand subscribers cost
+    one serialisation, not ten thousand."""
+    cached: str | None = getattr(result, "_payload_json", None)
+    if cached is None:
+        payload: dict[str, object] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        cached = orjson.dumps(payload).decode()
+        result._payload_json = cached  # type: ignore[attr-defined]
+    return cached
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def _send_result_stream(
+        self, operation: Operation[Context, None], result_source: Any
+    ) -> None:
+        """Strawberry's loop, but each `next` frame written from a shared serialisation
+        (`payload_json`): per subscriber only the operation id is added."""
+        first = True
+        async for result in result_source:
+            if first and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            if not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            first = False
+            if operation.completed:
+                continue
+            frame = f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next","payload":'
+            await self.websocket.send_text(frame + payload_json(result) + "}")  # type: ignore[attr-defined]
+
     async def handle_message(self, message: Any) -> None:
         kind = message["type"]
         if kind in {"subscribe", "complete"} and not isinstance(message.get("id"), str):
