@@ -3,7 +3,7 @@
 
 python3 dev.py run     create .venv, install pinned deps, migrate, serve on the embedded default
 python3 dev.py test    same environment, then the whole test suite (extra args go to pytest)
-python3 dev.py lint    ruff and mypy
+python3 dev.py lint    ruff, mypy and the layers' import contracts
 python3 dev.py bench upload    a benchmark from bench/ (results in bench/results/)
 """
 
@@ -97,7 +97,9 @@ def main(argv: list[str]) -> int:
         return become(str(PYTHON), "-m", f"bench.{rest[0]}", *rest[1:])
     status = call(str(PYTHON), "-m", "ruff", "check", ".")
     status |= call(str(PYTHON), "-m", "ruff", "format", "--check", ".")
-    return status | call(str(PYTHON), "-m", "mypy", "app", "schema", "tests", "bench")
+    status |= call(str(PYTHON), "-m", "mypy", "app", "schema", "tests", "bench")
+    # The layers' import contracts (pyproject.toml [tool.importlinter]).
+    return status | call(str(BIN / "lint-imports"), "--no-cache")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.authenticator import Authenticator
+from app.auth.tokens import bearer_token
 from app.auth.viewer import Viewer
 from app.config import Settings
 from app.container import Services
@@ -25,16 +26,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.websockets import WebSocket
 
-BEARER = "bearer "
 WS_RECHECK = 1.0  # seconds
-
-
-def bearer_token(value: object) -> str | None:
-    """The token in ``Bearer <token>`` (case-insensitive scheme); a bare token is accepted too."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    value = value.strip()
-    return value[len(BEARER) :].strip() if value.lower().startswith(BEARER) else value
 
 
 @dataclass

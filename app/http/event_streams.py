@@ -39,9 +39,10 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
+from app.auth.tokens import bearer_token
 from app.http.requests import PayloadTooLarge, error_body, limited, parameter_problem
 from app.http.websockets import Ticket, subscription_limit, too_many_subscriptions
-from schema.context import Context, bearer_token
+from schema.context import Context
 from schema.errors import ErrorCode, error_code
 from schema.limits import Documents
 

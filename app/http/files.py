@@ -16,12 +16,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from app.auth.tokens import bearer_token
 from app.auth.viewer import Viewer
 from app.container import Services
 from app.db.models import StoredFile
 from app.storage.entities import ENTITIES, StorageEntity
 from app.storage.probe import INLINE_TYPES
-from schema.context import bearer_token
 
 logger = logging.getLogger("contentgraph.files")
 

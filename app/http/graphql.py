@@ -32,6 +32,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.auth.tokens import bearer_token
 from app.container import Services
 from app.failures import is_unavailable
 from app.http.cors import CorsPolicy
@@ -51,7 +52,7 @@ from app.http.websockets import (
 from app.numbers import parse_count
 from app.storage.entities import ENTITIES, limits_for
 from schema.compiled import CompiledReads
-from schema.context import Context, bearer_token
+from schema.context import Context
 from schema.errors import ErrorCode, Unauthenticated, error_code
 
 logger = logging.getLogger("contentgraph.graphql")

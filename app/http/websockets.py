@@ -37,7 +37,8 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from schema.context import Context, bearer_token
+from app.auth.tokens import bearer_token
+from schema.context import Context
 from schema.errors import ErrorCode
 
 MESSAGE_TOO_BIG = 1009
