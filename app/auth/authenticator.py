@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import users
 from app.auth.passwords import Passwords
 from app.auth.scopes import ANONYMOUS_READ_SCOPES, with_implied
 from app.auth.sessions import SessionStore, token_digest
@@ -152,6 +154,17 @@ class Authenticator:
         if not matches:
             raise LoginRefused("INVALID_CREDENTIALS", "the current password is wrong")
         await self.attempts.reset(key)
+
+    async def change_password(
+        self, session: AsyncSession, user_id: uuid.UUID, current: str, new: str
+    ) -> tuple[str, User]:
+        """Your own password: the current one checked (and counted, as a login would be), the
+        new one set - every session of the user ends in its transaction - and a new session
+        opened for the caller, the only one left. Raises LoginRefused, ValidationFailed."""
+        await self.check_password(user_id, current)
+        user = await users.set_password(session, self.passwords, user_id, new)
+        token, _ = await self.sessions.create(user_id)
+        return token, user
 
     async def logout(self, token: str) -> bool:
         digest = token_digest(token)

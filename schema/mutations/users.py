@@ -122,10 +122,13 @@ class UserMutations:
         self, info: Info, input: ChangeMyPasswordInput
     ) -> ChangePasswordPayload:
         viewer = await require_viewer(info.context)
-        assert viewer.user_id is not None and viewer.username is not None
-        auth = info.context.auth
+        assert viewer.user_id is not None
+        auth, key = info.context.auth, viewer.user_id
         try:
-            await auth.check_password(viewer.user_id, input.current_password)
+            changed, errors = await call_service(
+                info,
+                lambda s: auth.change_password(s, key, input.current_password, input.new_password),
+            )
         except LoginRefused as refused:
             if refused.retry_after is not None:
                 raise RateLimited(str(refused), retryAfter=refused.retry_after) from None
@@ -133,13 +136,9 @@ class UserMutations:
                 field="currentPassword", message=str(refused), code=FieldErrorCode(refused.code)
             )
             return ChangePasswordPayload(token=None, user=None, user_errors=[error])
-        key = viewer.user_id
-        row, errors = await call_service(
-            info, lambda s: service.set_password(s, auth.passwords, key, input.new_password)
-        )
-        if row is None:
+        if changed is None:
             return ChangePasswordPayload(token=None, user=None, user_errors=errors)
-        token, _ = await auth.sessions.create(key)  # every other session ended with it
+        token, row = changed
         return ChangePasswordPayload(token=token, user=User.from_row(row), user_errors=[])
 
     @strawberry.mutation
