@@ -17,6 +17,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,9 +54,15 @@ def _expiry(idle: float, lifetime: float, created_at: float, used_at: float) -> 
 
 
 class SessionStore:
-    def __init__(self, db: Database, *, idle: int, lifetime: int) -> None:
-        self.db, self.idle, self.lifetime = db, idle, lifetime
+    def __init__(
+        self, db: Database, *, idle: int, lifetime: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: seconds since the epoch (tests pass one they can move)."""
+        self.db, self.idle, self.lifetime, self.clock = db, idle, lifetime, clock
         self.touch_every = min(60.0, idle / 10)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def _expired(self, now: datetime) -> ColumnElement[bool]:
         """The condition of sessions past their idle time or their lifetime."""
@@ -67,7 +74,7 @@ class SessionStore:
     async def create(self, user_id: uuid.UUID) -> tuple[str, SessionRecord]:
         """Start a session; the token is returned once and never stored. The user's expired
         sessions go at the same time, so the table holds live sessions and a few more."""
-        token, now = new_token(), datetime.now(UTC)
+        token, now = new_token(), self._now()
         digest = token_digest(token)
         async with self.db.session() as session, writing(session):
             await session.execute(
@@ -90,7 +97,7 @@ class SessionStore:
         self, token: str, *, background: bool = False
     ) -> tuple[SessionRecord, Grants] | None:
         """The live session for ``token`` with its user's grants, renewing its idle expiry."""
-        digest, now = token_digest(token), time.time()
+        digest, now = token_digest(token), self.clock()
         async with self._session(background) as session:
             rows = (
                 await session.execute(
@@ -135,7 +142,7 @@ class SessionStore:
             await session.execute(
                 update(LoginSession)
                 .where(LoginSession.digest == digest)
-                .values(last_used_at=datetime.now(UTC))
+                .values(last_used_at=self._now())
             )
 
     async def _forget(self, digest: str, background: bool = False) -> int:
@@ -170,6 +177,6 @@ class SessionStore:
         """Remove every expired session (``contentgraph gc``)."""
         async with self.db.session() as session, writing(session):
             result = await session.execute(
-                delete(LoginSession).where(self._expired(datetime.now(UTC)))
+                delete(LoginSession).where(self._expired(self._now()))
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
