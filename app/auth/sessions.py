@@ -176,7 +176,5 @@ class SessionStore:
     async def purge_expired(self) -> int:
         """Remove every expired session (``contentgraph gc``)."""
         async with self.db.session() as session, writing(session):
-            result = await session.execute(
-                delete(LoginSession).where(self._expired(self._now()))
-            )
+            result = await session.execute(delete(LoginSession).where(self._expired(self._now())))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
