@@ -148,26 +148,45 @@ def create_admin(env: dict[str, str], username: str) -> None:
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """A production-shape server process (uvloop, httptools); yields (base URL, pid)."""
+def server(
+    env: dict[str, str],
+    *,
+    command: tuple[str, ...] = ("-m", "app.cli", "serve"),
+    health: str = "/healthz",
+    log: Path | None = None,
+) -> Iterator[tuple[str, int]]:
+    """A production-shape server process (uvloop, httptools) on a free port - contentgraph
+    unless ``command`` says otherwise, its output in ``log`` (else discarded); yields (base
+    URL, pid) once ``health`` answers 200."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [sys.executable, *command, "--port", str(port)],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(1200):
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode} (see {log})")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{health}", timeout=1).status_code == 200:
                     break
             time.sleep(0.05)
+        else:
+            raise TimeoutError("server not up within 60 s")
         yield base, process.pid
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def login(base: str, username: str) -> str:

@@ -31,14 +31,12 @@ import json
 import multiprocessing
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -52,10 +50,10 @@ from bench.common import (
     REDIS_URL,
     create_admin,
     environment,
-    free_port,
     fresh_database,
     login,
     publish,
+    server,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,41 +298,6 @@ class Clients:
 # -- servers ------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serve(
-    command: list[str], env: dict[str, str], health: str, log: Path
-) -> Iterator[tuple[str, int]]:
-    """A server process on a free port, its output in ``log``; yields (base URL, pid)."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, *command, "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode} (see {log})")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}{health}", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        else:
-            raise TimeoutError("server not up within 60 s")
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def tree_rss_kib(pid: int) -> int:
     """VmRSS of a process and all its descendants (uvicorn's workers are its children)."""
     total = 0
@@ -392,7 +355,10 @@ def percentile(values: list[float], p: float) -> float:
 
 def measure(target: Target, result: Result, seconds: float, log: Path) -> None:
     subscribers = result.subscribers
-    with serve(target.command, target.env, target.health, log) as (base, pid):
+    with server(target.env, command=tuple(target.command), health=target.health, log=log) as (
+        base,
+        pid,
+    ):
         init, variables = target.prepare(base)
         http = httpx.Client(base_url=base, timeout=60, headers=target.headers)
         errors = 0
