@@ -61,9 +61,10 @@ WORKLOADS = {
     "Q_nested": "{ albums(first: 20, orderBy: TITLE_ASC) { nodes { id title photos(first: 50) "
     "{ nodes { id caption file { " + FILE_FIELDS + " } } } } } }",
 }
-#: Issue #13's workloads (kept apart from WORKLOADS, which the compiled path's tests expect to
-#: compile). Q_backward's cursor is a real one, asked of contentgraph at startup: see backward().
-SEARCH = "ar"
+#: Issue #13's workloads: a filtered list, paging backwards, and node. Q_backward's cursor is a
+#: real one, asked of contentgraph at startup: see backward(). The search matches every seeded
+#: contact ("Contact 00042"), so the page is full and the filter is not selective.
+SEARCH = "act"
 BACKWARD_AT = 600  # Q_backward pages back from the 600th contact in NAME_ASC order
 MORE_WORKLOADS = {
     "Q_search": "{ contacts(first: 100, filter: {search: "

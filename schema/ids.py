@@ -6,11 +6,19 @@ import base64
 import binascii
 import uuid
 
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db.sql_json import as_text, base64_sql, constant
 from schema.errors import BadUserInput
 
 
 def to_global_id(type_name: str, key: uuid.UUID) -> str:
     return base64.b64encode(f"{type_name}:{key}".encode()).decode()
+
+
+def global_id_sql(type_name: str, key: ColumnElement[uuid.UUID]) -> ColumnElement[str]:
+    """``to_global_id`` made by PostgreSQL, for the compiled read path."""
+    return base64_sql(constant(f"{type_name}:").concat(as_text(key)))
 
 
 def parse_global_id(global_id: str) -> tuple[str, uuid.UUID]:

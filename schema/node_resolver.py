@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.auth.scopes import ALBUMS_READ, CONTACTS_READ, USERS_ADMIN
+from app.auth.scopes import USERS_ADMIN
 from app.auth.viewer import Viewer
 from app.storage.entities import ENTITIES
 from schema.context import Context
+from schema.declarations import NODE_SCOPES
 from schema.errors import BadUserInput
 from schema.ids import parse_global_id
 from schema.permissions import require_scope, require_viewer
@@ -51,20 +52,12 @@ def _resolvers(context: Context) -> dict[str, tuple[Any, Callable[[Any], Node]]]
     }
 
 
-_TYPE_SCOPES = {
-    "Contact": CONTACTS_READ,
-    "Album": ALBUMS_READ,
-    "Photo": ALBUMS_READ,
-    "Role": USERS_ADMIN,
-}
-
-
 async def resolve_node(context: Context, global_id: str) -> Node | None:
     type_name, key = parse_global_id(global_id)
     entry = _resolvers(context).get(type_name)
     if entry is None:
         raise BadUserInput(f"{global_id!r} is not the id of any object type")
-    scope = _TYPE_SCOPES.get(type_name)
+    scope = NODE_SCOPES.get(type_name)
     if scope is not None:
         await require_scope(context, scope)
     elif type_name == "User":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import strawberry
 from sqlalchemy import Select
@@ -19,6 +19,11 @@ from app.db.database import Database
 from app.db.paging import InvalidCursor, InvalidWindow, Page, SortKey, Window
 from app.shared_tasks import shared, uncancelled
 from schema.errors import BadUserInput
+from schema.filters import ListFilterInput, to_list_filter
+from schema.permissions import require_scope
+
+if TYPE_CHECKING:
+    from schema.declarations import RootListing
 
 NodeT = TypeVar("NodeT")
 RowT = TypeVar("RowT")
@@ -177,3 +182,26 @@ def list_connection(
     """A root list field: one keyset query for the page, its rows priming the by-id loader."""
     source: QuerySource[object] = QuerySource(context.db, statement, sort, window)
     return Connection(_source=source, _to_node=loader.primed(to_node))
+
+
+async def root_connection(
+    info: Any,
+    declared: RootListing[Any],
+    *,
+    filter: ListFilterInput | None,
+    order_by: Any,
+    window: tuple[int | None, str | None, int | None, str | None],
+    loader: Any,
+    to_node: Callable[[Any], NodeT],
+) -> Connection[NodeT]:
+    """A root connection as declared (schema.declarations): its scope, statement and sorts.
+    ``window`` is the field's (first, after, last, before)."""
+    await require_scope(info.context, declared.scope)
+    return list_connection(
+        info.context,
+        declared.statement(to_list_filter(filter)),
+        declared.listing.sorts[order_by],
+        window_from_arguments(info.context.settings, *window),
+        loader,
+        to_node,
+    )

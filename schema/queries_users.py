@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import strawberry
 
-from app.auth.roles import ROLE_SORTS, RoleOrder, roles_statement
-from app.auth.scopes import USERS_ADMIN
-from app.auth.users import USER_SORTS, UserOrder, users_statement
+from app.auth.roles import RoleOrder
+from app.auth.users import UserOrder
 from schema.context import Info
+from schema.declarations import ROLES, USERS
+from schema.filters import UserFilterInput
 from schema.ids import decode_global_id
 from schema.node_resolver import require_self_or_admin
-from schema.pagination import Connection, list_connection, window_from_arguments
-from schema.permissions import require_scope
-from schema.queries import ListFilterInput, to_list_filter
+from schema.pagination import Connection, root_connection
 from schema.types.user import Role, Scope, User, all_scopes
 
 strawberry.enum(UserOrder, name="UserOrder", description="Ties break on the id.")
 strawberry.enum(RoleOrder, name="RoleOrder", description="Ties break on the id.")
-
-
-@strawberry.input(description="Narrow the user list. All given conditions must hold.")
-class UserFilterInput(ListFilterInput):
-    search: str | None = strawberry.field(
-        default=None,
-        description="Case-insensitive substring of the username, email or display name.",
-    )
 
 
 @strawberry.type
@@ -53,16 +44,16 @@ class UserQueries:
         last: int | None = None,
         before: str | None = None,
         filter: UserFilterInput | None = None,
-        order_by: UserOrder = UserOrder.USERNAME_ASC,
+        order_by: UserOrder = USERS.listing.default_order,
     ) -> Connection[User]:
-        await require_scope(info.context, USERS_ADMIN)
-        return list_connection(
-            info.context,
-            users_statement(to_list_filter(filter)),
-            USER_SORTS[order_by],
-            window_from_arguments(info.context.settings, first, after, last, before),
-            info.context.loaders.user,
-            User.from_row,
+        return await root_connection(
+            info,
+            USERS,
+            filter=filter,
+            order_by=order_by,
+            window=(first, after, last, before),
+            loader=info.context.loaders.user,
+            to_node=User.from_row,
         )
 
     @strawberry.field(description="Roles, a page at a time (needs users.admin).")
@@ -73,16 +64,16 @@ class UserQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        order_by: RoleOrder = RoleOrder.NAME_ASC,
+        order_by: RoleOrder = ROLES.listing.default_order,
     ) -> Connection[Role]:
-        await require_scope(info.context, USERS_ADMIN)
-        return list_connection(
-            info.context,
-            roles_statement(),
-            ROLE_SORTS[order_by],
-            window_from_arguments(info.context.settings, first, after, last, before),
-            info.context.loaders.role,
-            Role.from_row,
+        return await root_connection(
+            info,
+            ROLES,
+            filter=None,
+            order_by=order_by,
+            window=(first, after, last, before),
+            loader=info.context.loaders.role,
+            to_node=Role.from_row,
         )
 
     @strawberry.field(description="Every permission scope a role can grant.")

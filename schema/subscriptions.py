@@ -37,12 +37,12 @@ from app.services.search import ListFilter, lists
 from app.storage.entities import ENTITIES
 from schema.context import Context, Info
 from schema.errors import BadUserInput, ClientError, ErrorCode
+from schema.filters import AlbumFilterInput, ContactFilterInput, to_list_filter
 from schema.ids import decode_global_id, to_global_id
 from schema.limits.nodes import MAX_ITEMS, PAGE
 from schema.loaders import Loaders
 from schema.pagination import Edge
 from schema.permissions import require_scope
-from schema.queries import AlbumFilterInput, ContactFilterInput, to_list_filter
 from schema.shared_execution import Shapes, SharedExecutions
 from schema.types.album import Album
 from schema.types.contact import Contact

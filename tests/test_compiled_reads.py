@@ -351,13 +351,24 @@ async def test_the_benchmark_workloads_are_compiled_and_equal(
     backend_settings: Settings,
     sql_counter: Any,
 ) -> None:
-    from bench.perf import WORKLOADS
+    from bench.perf import BACKWARD, MORE_WORKLOADS, WORKLOADS
 
     await seed(app)
     token = await user_token(app, "admin", "admin")
     compiled = app.state.graphql.compiled
     failed = compiled.failed if compiled else 0
-    for name, query in WORKLOADS.items():
+    listed = await client.post(
+        "/graphql",
+        json={"query": "{ contacts(first: 3) { edges { cursor } } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    cursor = listed.json()["data"]["contacts"]["edges"][2]["cursor"]
+    workloads = {
+        **WORKLOADS,
+        **MORE_WORKLOADS,
+        "Q_backward": BACKWARD % orjson.dumps(cursor).decode(),
+    }
+    for name, query in workloads.items():
         before = compiled.answered if compiled else 0
         fast, slow = await both(app, client, token, query, {})
         assert_same(fast, slow, query)

@@ -46,7 +46,7 @@ USER_SORTS = {
 
 def users_statement(criteria: ListFilter) -> Select[User]:
     statement = select(User)
-    if criteria.search:
+    if criteria.search is not None:
         statement = statement.where(
             text_search(criteria.search, User.username, User.email, User.display_name)
         )

@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
+
+from app.db.sql_json import isoformat_sql, uuid_hex_sql
 
 T = TypeVar("T")
 MAX_CURSOR_LENGTH = 1024
@@ -40,9 +43,16 @@ class SortKey:
     columns: tuple[InstrumentedAttribute[Any], ...]
     descending: bool = False
 
-    def order_by(self, *, reverse: bool = False) -> list[ColumnElement[Any]]:
+    def on(self, source: Any) -> tuple[Any, ...]:
+        """The key's columns as seen through ``source`` (an aliased entity over a subquery);
+        the mapped class's own columns when None."""
+        if source is None:
+            return self.columns
+        return tuple(getattr(source, c.key) for c in self.columns)
+
+    def order_by(self, *, reverse: bool = False, on: Any = None) -> list[ColumnElement[Any]]:
         descending = self.descending != reverse
-        return [c.desc() if descending else c.asc() for c in self.columns]
+        return [c.desc() if descending else c.asc() for c in self.on(on)]
 
     def values_of(self, row: Any) -> tuple[Any, ...]:
         return tuple(getattr(row, c.key) for c in self.columns)
@@ -51,7 +61,8 @@ class SortKey:
         """Rows strictly after (forward) or before the given key values in this ordering.
 
         Spelled out as (a > x) OR (a = x AND b > y) rather than a row-value comparison: both
-        databases use the (a, b) index for it, and it works in every SQLite build.
+        databases use the (a, b) index for it, and it works in every SQLite build. ``values``
+        are Python values (the resolvers) or bound parameters (the compiled read path).
         """
         greater = forward != self.descending
         clauses: list[ColumnElement[bool]] = []
@@ -60,6 +71,10 @@ class SortKey:
             equal = [self.columns[j] == values[j] for j in range(i)]
             clauses.append(and_(*equal, strict) if equal else strict)
         return or_(*clauses)
+
+    def json_values(self, on: Any) -> list[ColumnElement[Any]]:
+        """The cursor's values (as ``_to_json`` makes them) in SQL, for the compiled path."""
+        return [json_value_sql(column) for column in self.on(on)]
 
     def encode(self, row: Any) -> str:
         return encode_cursor(self.name, [_to_json(v) for v in self.values_of(row)])
@@ -93,11 +108,22 @@ def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
 
 
 def _to_json(value: Any) -> Any:
+    """A key value in the cursor's JSON; json_value_sql below is the same rule in SQL."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return value.hex
     return value
+
+
+def json_value_sql(column: Any) -> ColumnElement[Any]:
+    """``_to_json`` of a key column, made by PostgreSQL."""
+    python_type = column.type.python_type
+    if python_type is datetime:
+        return isoformat_sql(column)
+    if python_type is uuid.UUID:
+        return uuid_hex_sql(column)
+    return column  # type: ignore[no-any-return]
 
 
 def _from_json(value: Any, python_type: type) -> Any:
@@ -159,13 +185,64 @@ class Page(Generic[T]):
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def probe_limit(limit: Any) -> Any:
+    """One row more than the page: whether it comes back says whether more rows exist past
+    the page. ``limit`` is an int (the resolvers) or a bound parameter (the compiled path)."""
+    return limit + 1
+
+
+def ordered_window(
+    statement: Select[Any],
+    sort: SortKey,
+    *,
+    after: Sequence[Any] | None,
+    before: Sequence[Any] | None,
+    forward: bool,
+) -> Select[Any]:
+    """A window's bounds and order, without its limit: rows past ``after``, before
+    ``before``, nearest first in the direction of paging."""
+    bounds = bounded(statement, sort, after=after, before=before)
+    return bounds.order_by(*sort.order_by(reverse=not forward))
+
+
+def bounded(
+    statement: Select[Any],
+    sort: SortKey,
+    *,
+    after: Sequence[Any] | None,
+    before: Sequence[Any] | None,
+) -> Select[Any]:
+    """Rows strictly past the key ``after`` and before the key ``before`` (either may be
+    None): Python values for the resolvers, bound parameters for the compiled path."""
+    if after is not None:
+        statement = statement.where(sort.beyond(after, forward=True))
+    if before is not None:
+        statement = statement.where(sort.beyond(before, forward=False))
+    return statement
+
+
 def windowed(statement: Select[Any], sort: SortKey, window: Window) -> Select[Any]:
     """Apply a window's bounds, order and limit (+1 to learn whether more rows exist)."""
-    if window.after is not None:
-        statement = statement.where(sort.beyond(sort.decode(window.after), forward=True))
-    if window.before is not None:
-        statement = statement.where(sort.beyond(sort.decode(window.before), forward=False))
-    return statement.order_by(*sort.order_by(reverse=not window.forward)).limit(window.limit + 1)
+    after = sort.decode(window.after) if window.after is not None else None
+    before = sort.decode(window.before) if window.before is not None else None
+    bounded = ordered_window(statement, sort, after=after, before=before, forward=window.forward)
+    return bounded.limit(probe_limit(window.limit))
+
+
+class Flag(Enum):
+    """Where a pageInfo flag comes from."""
+
+    MORE = "more"  # the probe row past the page
+    BEHIND = "behind"  # a row on the other side of the cursor (a query of its own)
+    FALSE = "false"  # paging from the list's own end: nothing is there
+
+
+def page_flags(*, forward: bool, cursor_given: bool) -> tuple[Flag, Flag]:
+    """(hasNextPage, hasPreviousPage) for a window: the direction of paging learns "more"
+    from the probe row; the other asks whether anything lies behind the cursor it started at.
+    The resolvers (shape_page) and the compiled path both read this."""
+    other = Flag.BEHIND if cursor_given else Flag.FALSE
+    return (Flag.MORE, other) if forward else (other, Flag.MORE)
 
 
 def shape_page(rows: Sequence[T], sort: SortKey, window: Window) -> Page[T]:
@@ -175,9 +252,22 @@ def shape_page(rows: Sequence[T], sort: SortKey, window: Window) -> Page[T]:
     if not window.forward:
         kept.reverse()
     cursors = [sort.encode(row) for row in kept]
-    if window.forward:
-        return Page(kept, cursors, has_next=more, has_previous=None if window.after else False)
-    return Page(kept, cursors, has_next=None if window.before else False, has_previous=more)
+    cursor = window.after if window.forward else window.before
+    known = {Flag.MORE: more, Flag.BEHIND: None, Flag.FALSE: False}
+    has_next, has_previous = page_flags(forward=window.forward, cursor_given=cursor is not None)
+    return Page(kept, cursors, has_next=known[has_next], has_previous=known[has_previous])
+
+
+def behind_statement(
+    statement: Select[Any], sort: SortKey, values: Sequence[Any], *, forward: bool
+) -> Select[Any]:
+    """Rows at or behind the cursor whose key is ``values``: pageInfo's "other direction"."""
+    return statement.order_by(None).where(not_(sort.beyond(values, forward=forward)))
+
+
+def count_statement(statement: Select[Any]) -> Select[Any]:
+    """How many rows a listing holds, across all pages (totalCount)."""
+    return select(func.count()).select_from(statement.order_by(None).subquery())
 
 
 async def fetch_page(
@@ -196,13 +286,10 @@ async def exists_behind(
 
     This is pageInfo's "other direction" flag; it costs a query, so it runs only when asked.
     """
-    behind = not_(sort.beyond(sort.decode(cursor), forward=forward))
-    probe = statement.order_by(None).where(behind).limit(1)
+    probe = behind_statement(statement, sort, sort.decode(cursor), forward=forward).limit(1)
     return bool((await session.execute(select(probe.exists()))).scalar_one())
 
 
 async def count(session: AsyncSession, statement: Select[Any]) -> int:
-    total = await session.scalar(
-        select(func.count()).select_from(statement.order_by(None).subquery())
-    )
+    total = await session.scalar(count_statement(statement))
     return int(total or 0)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.db.models import Base, Photo, Role, user_roles
-from app.db.paging import Page, SortKey, Window, shape_page
+from app.db.paging import Page, SortKey, Window, bounded, probe_limit, shape_page
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -41,15 +41,14 @@ async def photo_pages(
         .over(partition_by=Photo.album_id, order_by=sort.order_by(reverse=not window.forward))
         .label("position"),
     ).where(Photo.album_id.in_(set(album_ids)))
-    if window.after is not None:
-        inner = inner.where(sort.beyond(sort.decode(window.after), forward=True))
-    if window.before is not None:
-        inner = inner.where(sort.beyond(sort.decode(window.before), forward=False))
+    after = sort.decode(window.after) if window.after is not None else None
+    before = sort.decode(window.before) if window.before is not None else None
+    inner = bounded(inner, sort, after=after, before=before)
     numbered = inner.subquery()
     photo = aliased(Photo, numbered)
     statement = (
         select(photo)
-        .where(numbered.c.position <= window.limit + 1)
+        .where(numbered.c.position <= probe_limit(window.limit))
         .order_by(numbered.c.album_id, numbered.c.position)
     )
     grouped: dict[uuid.UUID, list[Photo]] = defaultdict(list)

@@ -55,7 +55,7 @@ PHOTO_SORTS: dict[PhotoOrder, SortKey] = {
 
 def albums_statement(criteria: ListFilter) -> Select[Album]:
     statement = select(Album)
-    if criteria.search:
+    if criteria.search is not None:
         statement = statement.where(text_search(criteria.search, Album.title))
     return statement.where(
         *created_between(Album.created_at, criteria.created_since, criteria.created_before)

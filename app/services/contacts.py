@@ -38,7 +38,7 @@ CONTACT_SORTS: dict[ContactOrder, SortKey] = {
 
 def contacts_statement(criteria: ListFilter) -> Select[Contact]:
     statement = select(Contact)
-    if criteria.search:
+    if criteria.search is not None:
         statement = statement.where(text_search(criteria.search, Contact.name, Contact.email))
     return statement.where(
         *created_between(Contact.created_at, criteria.created_since, criteria.created_before)

@@ -14,13 +14,24 @@ from sqlalchemy.sql.elements import ColumnElement
 LIKE_ESCAPE = "\\"
 
 
+#: A filter's values: Python values (the resolvers) or bound parameters (the compiled path,
+#: which renders a listing's statement once and binds the values per request).
+Term = str | ColumnElement[str]
+Moment = datetime | ColumnElement[datetime]
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilter:
-    """What every listing can be narrowed by; all given conditions must hold."""
+    """What every listing can be narrowed by; all given conditions must hold. An empty search
+    is no condition (it is None here, so a statement never tests a value's truth)."""
 
-    search: str | None = None
-    created_since: datetime | None = None
-    created_before: datetime | None = None
+    search: Term | None = None
+    created_since: Moment | None = None
+    created_before: Moment | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.search, str) and not self.search:
+            object.__setattr__(self, "search", None)
 
     @property
     def is_empty(self) -> bool:
@@ -36,27 +47,31 @@ async def lists(
 
 
 def like_pattern(term: str) -> str:
-    """``%term%`` with the user's own %, _ and backslash taken literally."""
+    """``%term%`` (stripped) with the user's own %, _ and backslash taken literally."""
     escaped = (
-        term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        term.strip()
+        .replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
         .replace("%", LIKE_ESCAPE + "%")
         .replace("_", LIKE_ESCAPE + "_")
     )
     return f"%{escaped}%"
 
 
-def text_search(term: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
-    """Case-insensitive substring match on any of the columns (ILIKE on PostgreSQL)."""
-    pattern = like_pattern(term.strip())
+def text_search(term: Term, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+    """Case-insensitive substring match on any of the columns (ILIKE on PostgreSQL). A bound
+    parameter must carry ``like_pattern(term)``."""
+    pattern = like_pattern(term) if isinstance(term, str) else term
     return or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns))
 
 
-def _utc(moment: datetime) -> datetime:
+def _utc(moment: Moment) -> Moment:
+    if not isinstance(moment, datetime):
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def created_between(
-    column: InstrumentedAttribute[datetime], since: datetime | None, before: datetime | None
+    column: InstrumentedAttribute[datetime], since: Moment | None, before: Moment | None
 ) -> list[ColumnElement[bool]]:
     """``since`` inclusive, ``before`` exclusive; a time without zone is read as UTC."""
     clauses: list[ColumnElement[bool]] = []
