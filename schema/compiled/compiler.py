@@ -333,15 +333,20 @@ def _when(conditions: tuple[int, ...], field: Field) -> Field:
 
 def _merge(seen: Collected, node: FieldNode, conditions: tuple[int, ...]) -> Collected:
     """Two selections of one response key (validation made them the same field with the same
-    arguments): one field with both sub-selections, as graphql-core merges them."""
+    arguments): one field with both sub-selections, as graphql-core merges them. A field is
+    there when any of its selections is: unconditional wins; two different conditions on a
+    leaf, or any on an object (whose sub-selections would differ by them), are not followed."""
     first, first_conditions = seen
-    if conditions != first_conditions:
-        raise Unsupported("one response key under different conditions")
     if first.selection_set is None or node.selection_set is None:
-        return seen
+        if conditions == first_conditions or not first_conditions:
+            return seen
+        if not conditions:
+            return first, ()
+        raise Unsupported("one response key under different conditions")
+    if conditions != first_conditions:
+        raise Unsupported("one object field under different conditions")
     selections = (*first.selection_set.selections, *node.selection_set.selections)
-    merged_set = SelectionSetNode(selections=selections)
-    return replace_node(first, merged_set), conditions
+    return replace_node(first, SelectionSetNode(selections=selections)), conditions
 
 
 def replace_node(node: FieldNode, selection_set: SelectionSetNode) -> FieldNode:

@@ -151,7 +151,8 @@ class CompiledReads:
                     shapes.append(shape)
                 else:
                     shapes.append(self._bind_listing(number, slot, arguments, params))
-        except (GraphQLError, BadUserInput, InvalidWindow, InvalidCursor, ValueError):
+        except (GraphQLError, BadUserInput, InvalidWindow, InvalidCursor, ValueError) as refused:
+            logger.debug("not bound (%s)", refused)
             return None
         if plan.has_connections and self.documents.node_errors(
             plan.document,
