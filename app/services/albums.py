@@ -10,6 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
 from app.db.transactions import writing
 from app.events import ChangeKind, Event, album_topic, record
@@ -26,14 +27,9 @@ class AlbumOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-ALBUM_SORTS: dict[AlbumOrder, SortKey] = {
-    AlbumOrder.TITLE_ASC: SortKey("TITLE_ASC", (Album.title, Album.id)),
-    AlbumOrder.TITLE_DESC: SortKey("TITLE_DESC", (Album.title, Album.id), descending=True),
-    AlbumOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Album.created_at, Album.id)),
-    AlbumOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Album.created_at, Album.id), descending=True
-    ),
-}
+ALBUM_SORTS: dict[AlbumOrder, SortKey] = sort_keys(
+    AlbumOrder, {"TITLE": Album.title, "CREATED_AT": Album.created_at}, tie_break=Album.id
+)
 
 
 class PhotoOrder(StrEnum):
@@ -43,14 +39,9 @@ class PhotoOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-PHOTO_SORTS: dict[PhotoOrder, SortKey] = {
-    PhotoOrder.SORT_ASC: SortKey("SORT_ASC", (Photo.sort, Photo.id)),
-    PhotoOrder.SORT_DESC: SortKey("SORT_DESC", (Photo.sort, Photo.id), descending=True),
-    PhotoOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Photo.created_at, Photo.id)),
-    PhotoOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Photo.created_at, Photo.id), descending=True
-    ),
-}
+PHOTO_SORTS: dict[PhotoOrder, SortKey] = sort_keys(
+    PhotoOrder, {"SORT": Photo.sort, "CREATED_AT": Photo.created_at}, tie_break=Photo.id
+)
 
 
 def albums_statement(criteria: ListFilter) -> Select[Album]:

@@ -10,6 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import EMAIL_MAX, NAME_MAX, NOTES_MAX, PHONE_MAX, Contact
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
 from app.db.transactions import writing
 from app.events import ChangeKind, Event, contact_topic, record
@@ -26,14 +27,9 @@ class ContactOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-CONTACT_SORTS: dict[ContactOrder, SortKey] = {
-    ContactOrder.NAME_ASC: SortKey("NAME_ASC", (Contact.name, Contact.id)),
-    ContactOrder.NAME_DESC: SortKey("NAME_DESC", (Contact.name, Contact.id), descending=True),
-    ContactOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Contact.created_at, Contact.id)),
-    ContactOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Contact.created_at, Contact.id), descending=True
-    ),
-}
+CONTACT_SORTS: dict[ContactOrder, SortKey] = sort_keys(
+    ContactOrder, {"NAME": Contact.name, "CREATED_AT": Contact.created_at}, tie_break=Contact.id
+)
 
 
 def contacts_statement(criteria: ListFilter) -> Select[Contact]:
