@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -16,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
 from app.container import build_services
-from app.http.failures import internal_error
+from app.http.errors import http_exception, internal_error
 from app.http.fast_reads import GRAPHQL_PATH, CompiledReadsMiddleware
 from app.http.favicon import favicon
 from app.http.files import serve_file
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
-        exception_handlers={Exception: internal_error},
+        exception_handlers={HTTPException: http_exception, Exception: internal_error},
     )
     app.state.settings = settings
     app.state.db = services.db

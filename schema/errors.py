@@ -1,15 +1,15 @@
 """GraphQL errors with a stable ``extensions.code``, and the extension that assigns the codes.
 
-Clients switch on the code, never on the message. Codes follow Apollo's conventions so existing
-client tooling recognises them. Unexpected exceptions are logged with their traceback and
-reach the client only as INTERNAL_SERVER_ERROR - never a stack trace or a SQL fragment.
+Clients switch on the code, never on the message. The codes live in app.error_codes, below this
+layer, because the HTTP routes refuse requests with the same ones. Unexpected exceptions are
+logged with their traceback and reach the client only as INTERNAL_SERVER_ERROR - never a stack
+trace or a SQL fragment.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Any
 
 from graphql import GraphQLError
@@ -17,35 +17,12 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from app.error_codes import ErrorCode as ErrorCode  # the codes live below the GraphQL face
 from app.failures import is_unavailable
 
 logger = logging.getLogger("contentgraph.graphql")
 
 _REQUEST_MISTAKES = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
-
-
-class ErrorCode(StrEnum):
-    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-    BAD_USER_INPUT = "BAD_USER_INPUT"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-    RATE_LIMITED = "RATE_LIMITED"
-    SLOW_CONSUMER = "SLOW_CONSUMER"
-    OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
-    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
-
-
-#: Codes that mean "the request itself was wrong": GraphQL-over-HTTP answers these with 400
-#: when the client accepts application/graphql-response+json.
-REQUEST_ERROR_CODES = frozenset(
-    {ErrorCode.GRAPHQL_PARSE_FAILED, ErrorCode.GRAPHQL_VALIDATION_FAILED, ErrorCode.BAD_REQUEST}
-)
 
 
 class ClientError(Exception):

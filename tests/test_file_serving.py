@@ -26,6 +26,20 @@ mutation($file: Upload!) {
 """
 
 
+def assert_refused(
+    response: httpx.Response, status: int, code: str, message: str | None = None
+) -> None:
+    """A refusal in the one envelope every route answers errors with (GraphQL over HTTP's)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body == {
+        "errors": [{"message": body["errors"][0]["message"], "extensions": {"code": code}}]
+    }
+    if message is not None:
+        assert body["errors"][0]["message"] == message
+
+
 async def contact_avatar(client: httpx.AsyncClient, gql: GraphQLClient) -> dict[str, Any]:
     contact_id = await new_contact(gql)
     body = await set_avatar(client, str(gql.token), contact_id, images.png(40, 30))
@@ -102,8 +116,21 @@ async def test_ranges_and_head(app: Starlette, client: httpx.AsyncClient) -> Non
     tail = await client.get(avatar["url"], headers={"Range": "bytes=-5"})
     assert tail.status_code == 206 and tail.content == content[-5:]
     beyond = await client.get(avatar["url"], headers={"Range": f"bytes={len(content) + 10}-"})
-    assert beyond.status_code == 416
+    assert_refused(
+        beyond,
+        416,
+        "RANGE_NOT_SATISFIABLE",
+        f"the range starts past the file's {len(content)} bytes",
+    )
     assert beyond.headers["content-range"] == f"bytes */{len(content)}"
+    for malformed in ("bytes=19-10", "pages=1-2", "bytes", "bytes=x"):
+        refused = await client.get(avatar["url"], headers={"Range": malformed})
+        assert_refused(refused, 400, "BAD_REQUEST")
+        assert "Range" in refused.json()["errors"][0]["message"]
+    stale = await client.get(
+        avatar["url"], headers={"Range": f"bytes={len(content) + 10}-", "If-Range": '"old"'}
+    )
+    assert stale.status_code == 200 and stale.content == content  # If-Range: the whole file
     head = await client.head(avatar["url"])
     assert head.status_code == 200
     assert head.content == b""
@@ -128,8 +155,7 @@ async def test_restricted_files_need_a_session_or_a_signed_url(
     assert "Authorization" in with_session.headers["vary"]  # (and Origin, for CORS)
     nobody = await user_token(app, "nobody-here")
     refused = await client.get(bare, headers={"Authorization": f"Bearer {nobody}"})
-    assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "FORBIDDEN"
+    assert_refused(refused, 403, "FORBIDDEN", "this file needs contacts.read")
 
 
 async def test_urls_under_public_url_download_as_they_are(
@@ -233,8 +259,7 @@ async def test_a_row_whose_blob_is_missing_answers_404(
     path, query = avatar["url"].split("?")
     app.state.services.files.blobs.path("contacts.avatar", avatar["sha256"]).unlink()
     response = await client.get(f"{path}?{query}")
-    assert response.status_code == 404
-    assert response.json()["error"]["message"] == "the file's content is missing"
+    assert_refused(response, 404, "NOT_FOUND", "the file's content is missing")
 
 
 @pytest.mark.parametrize(
@@ -260,8 +285,7 @@ async def test_junk_in_a_signed_url_is_a_json_403(
             "signature": params["signature"] if signature is None else signature,
         },
     )
-    assert response.status_code == 403, response.text
-    assert response.json()["error"]["code"] == "FORBIDDEN"
+    assert_refused(response, 403, "FORBIDDEN", "the link is invalid or has expired")
 
 
 async def test_refusals_do_not_tell_which_files_exist(
@@ -292,3 +316,36 @@ async def test_node_answers_alike_for_a_file_one_may_not_read_and_a_missing_one(
     answers = [await nobody(query, id=node) for node in (avatar["id"], missing)]
     assert answers == [{"data": {"node": None}}] * 2
     assert (await gql(query, id=avatar["id"]))["data"]["node"] == {"id": avatar["id"]}
+
+
+async def test_every_refusal_answers_in_the_one_envelope(
+    app: Starlette, client: httpx.AsyncClient, gql: GraphQLClient
+) -> None:
+    """Status, code and message of each way /files refuses, through real requests - and the
+    refusals Starlette makes itself (no such route, a method the route does not take) in the
+    same envelope, not its plain text."""
+    avatar = await contact_avatar(client, gql)
+    signed = avatar["url"]
+    bare = signed.split("?")[0]
+    _, _, entity, file_id, filename = bare.split("/")
+    nobody = {"Authorization": f"Bearer {await user_token(app, 'nobody-at-all')}"}
+    cases: list[tuple[str, dict[str, str], int, str, str]] = [
+        (bare, {}, 401, "UNAUTHENTICATED", "sign in, or use the file's signed url"),
+        (bare, nobody, 403, "FORBIDDEN", "this file needs contacts.read"),
+        (
+            f"/files/nope.entity/{file_id}/{filename}",
+            {},
+            404,
+            "NOT_FOUND",
+            "no such storage entity",
+        ),
+        (f"/files/{entity}/not-a-uuid/{filename}", {}, 404, "NOT_FOUND", "no such file"),
+        (signed.replace(filename, "other.png"), {}, 404, "NOT_FOUND", "no such file"),
+        ("/files/too/few", {}, 404, "NOT_FOUND", "Not Found"),
+        ("/no-such-route", {}, 404, "NOT_FOUND", "Not Found"),
+    ]
+    for url, headers, status, code, message in cases:
+        assert_refused(await client.get(url, headers=headers), status, code, message)
+    posted = await client.post(signed)
+    assert_refused(posted, 405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+    assert set(posted.headers["allow"].split(", ")) == {"GET", "HEAD"}

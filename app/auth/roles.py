@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import ALL_SCOPES, DEFAULT_ROLES
 from app.db.models import Role
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
 from app.db.transactions import writing
 from app.events import record, role_changed
@@ -30,10 +31,7 @@ class RoleOrder(StrEnum):
     NAME_DESC = "NAME_DESC"
 
 
-ROLE_SORTS = {
-    RoleOrder.NAME_ASC: SortKey("NAME_ASC", (Role.name, Role.id)),
-    RoleOrder.NAME_DESC: SortKey("NAME_DESC", (Role.name, Role.id), descending=True),
-}
+ROLE_SORTS: dict[RoleOrder, SortKey] = sort_keys(RoleOrder, {"NAME": Role.name}, tie_break=Role.id)
 
 
 def roles_statement() -> Select[Role]:

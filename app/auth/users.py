@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import Passwords, password_problems
 from app.db.models import EMAIL_MAX, NAME_MAX, USERNAME_MAX, LoginSession, Role, User, user_roles
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
 from app.db.transactions import writing
 from app.events import record, user_changed
@@ -34,14 +35,9 @@ class UserOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-USER_SORTS = {
-    UserOrder.USERNAME_ASC: SortKey("USERNAME_ASC", (User.username, User.id)),
-    UserOrder.USERNAME_DESC: SortKey("USERNAME_DESC", (User.username, User.id), descending=True),
-    UserOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (User.created_at, User.id)),
-    UserOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (User.created_at, User.id), descending=True
-    ),
-}
+USER_SORTS: dict[UserOrder, SortKey] = sort_keys(
+    UserOrder, {"USERNAME": User.username, "CREATED_AT": User.created_at}, tie_break=User.id
+)
 
 
 def users_statement(criteria: ListFilter) -> Select[User]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.http import process_result
 from strawberry.types import ExecutionResult
@@ -40,14 +40,15 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from app.auth.tokens import bearer_token
-from app.http.requests import PayloadTooLarge, error_body, limited, parameter_problem
+from app.error_codes import ErrorCode
+from app.http.errors import error_response, errors_response
+from app.http.requests import PayloadTooLarge, limited, parameter_problem
 from app.http.websockets import Ticket, subscription_limit, too_many_subscriptions
 from schema.context import Context
-from schema.errors import ErrorCode, error_code
+from schema.errors import error_code
 from schema.limits import Documents
 
 VALIDATION_FAILED = ErrorCode.GRAPHQL_VALIDATION_FAILED.value
-TOO_MANY = ErrorCode.TOO_MANY_SUBSCRIPTIONS.value
 
 if TYPE_CHECKING:
     from app.http.graphql import GraphQLEndpoint
@@ -89,10 +90,6 @@ def event_id_of(result: ExecutionResult) -> str | None:
     (root,) = data.values()
     found = root.get("eventId") if isinstance(root, dict) else None
     return found if isinstance(found, str) and found.isdecimal() else None
-
-
-def problem(status: int, message: str) -> JSONResponse:
-    return JSONResponse(error_body(status, message), status_code=status)
 
 
 def payload_of(result: ExecutionResult) -> dict[str, Any]:
@@ -143,7 +140,9 @@ class EventStreams:
         try:
             response = await self.handle(request)
         except PayloadTooLarge:
-            response = problem(413, f"the request body exceeds {limit} bytes")
+            response = error_response(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"the request body exceeds {limit} bytes"
+            )
         except ClientDisconnect:
             return
         await response(scope, receive, send)
@@ -158,13 +157,15 @@ class EventStreams:
         if request.method == "PUT":
             return self._reserve(request, token)
         if request.method not in {"POST", "DELETE"}:
-            return problem(
-                405,
+            return error_response(
+                ErrorCode.METHOD_NOT_ALLOWED,
                 "use GET or POST with Accept: text/event-stream, or PUT, POST "
                 "and DELETE with a reservation",
             )
         if reservation is None:
-            return problem(404, "no event stream is reserved under this token")
+            return error_response(
+                ErrorCode.NOT_FOUND, "no event stream is reserved under this token"
+            )
         if request.method == "DELETE":
             return self._stop(reservation, request.query_params.get("operationId"))
         return await self._operate(request, reservation)
@@ -218,10 +219,10 @@ class EventStreams:
     def _reserve(self, request: Request, token: str | None) -> Response:
         accept = request.headers.get("accept", "*/*").split(";")[0].strip().lower()
         if accept not in {"*/*", "text/plain", ""}:
-            return problem(406, "a reservation answers text/plain")
+            return error_response(ErrorCode.NOT_ACCEPTABLE, "a reservation answers text/plain")
         self._forget_unused()
         if token is not None and token in self.reservations:
-            return problem(409, "this token already has a stream")
+            return error_response(ErrorCode.CONFLICT, "this token already has a stream")
         ticket = self._admit(request)
         if ticket is None:
             return self._over_budget()
@@ -238,7 +239,7 @@ class EventStreams:
 
     def _connect(self, reservation: Reservation) -> Response:
         if reservation.open:
-            return problem(409, "this reservation's stream is already open")
+            return error_response(ErrorCode.CONFLICT, "this reservation's stream is already open")
         reservation.open = True
         return StreamingResponse(
             self._single_events(reservation), media_type=EVENT_STREAM, headers=HEADERS
@@ -260,17 +261,16 @@ class EventStreams:
         extensions = params.get("extensions") or {}
         operation = extensions.get("operationId")
         if not isinstance(operation, str) or not operation:
-            return problem(400, "extensions.operationId is missing")
+            return error_response(ErrorCode.BAD_REQUEST, "extensions.operationId is missing")
         if operation in reservation.operations:
-            return problem(409, f"operation {operation!r} is already running")
+            return error_response(ErrorCode.CONFLICT, f"operation {operation!r} is already running")
         context = self._context(request)
         limit = subscription_limit(context)
         if len(reservation.operations) >= limit:
-            return JSONResponse({"errors": [too_many_subscriptions(limit)]}, status_code=429)
+            return errors_response([too_many_subscriptions(limit)])
         refused = self._request_errors(params)
         if refused:  # PROTOCOL.md: as GraphQL over HTTP has it, not on the stream
-            body = {"errors": [error.formatted for error in refused]}
-            return JSONResponse(body, status_code=400)
+            return errors_response([error.formatted for error in refused])
         results = await self._execute(request, params, context)
         reservation.operations[operation] = asyncio.create_task(
             self._forward(reservation, operation, results)
@@ -304,7 +304,7 @@ class EventStreams:
 
     def _stop(self, reservation: Reservation, operation: str | None) -> Response:
         if not operation:
-            return problem(400, "?operationId= is missing")
+            return error_response(ErrorCode.BAD_REQUEST, "?operationId= is missing")
         task = reservation.operations.pop(operation, None)
         if task is not None:
             task.cancel()
@@ -320,13 +320,13 @@ class EventStreams:
             else:
                 payload = orjson.loads(await request.body())
         except Exception:  # malformed JSON (in the body or in variables=)
-            return problem(400, "the request is not valid JSON")
+            return error_response(ErrorCode.BAD_REQUEST, "the request is not valid JSON")
         wrong = parameter_problem(payload)
         if wrong is not None:
-            return problem(400, wrong)
+            return error_response(ErrorCode.BAD_REQUEST, wrong)
         assert isinstance(payload, dict)
         if not isinstance(payload.get("query"), str):
-            return problem(400, "the request has no query")
+            return error_response(ErrorCode.BAD_REQUEST, "the request has no query")
         return payload
 
     def _context(self, request: Request) -> Context:
@@ -368,8 +368,9 @@ class EventStreams:
     @staticmethod
     def _over_budget() -> Response:
         message = "too many event streams or sockets from this address; close some (or sign in)"
-        body = {"errors": [{"message": message, "extensions": {"code": TOO_MANY}}]}
-        return JSONResponse(body, status_code=429, headers={"Retry-After": "5"})
+        return error_response(
+            ErrorCode.TOO_MANY_SUBSCRIPTIONS, message, headers={"Retry-After": "5"}
+        )
 
 
 def _next(operation: str, result: ExecutionResult) -> bytes:

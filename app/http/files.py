@@ -14,23 +14,20 @@ import uuid
 from email.utils import format_datetime, parsedate_to_datetime
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable, Response
 
 from app.auth.tokens import bearer_token
 from app.auth.viewer import Viewer
 from app.container import Services
 from app.db.models import StoredFile
+from app.error_codes import ErrorCode
+from app.http.errors import error_response
 from app.storage.entities import ENTITIES, StorageEntity
 from app.storage.probe import INLINE_TYPES
 
 logger = logging.getLogger("contentgraph.files")
 
 PUBLIC_CACHE = "public, max-age=31536000, immutable"
-
-
-def _problem(status: int, message: str) -> JSONResponse:
-    codes = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
-    return JSONResponse({"error": {"code": codes[status], "message": message}}, status)
 
 
 async def _row(services: Services, entity: str, key: uuid.UUID, filename: str) -> StoredFile | None:
@@ -52,18 +49,28 @@ async def _refusal(
     expires, signature = request.query_params.get("expires"), request.query_params.get("signature")
     if expires is not None or signature is not None:
         if not services.signer.verify(entity.name, key, expires or "", signature or ""):
-            return _problem(403, "the link is invalid or has expired"), "", None
+            refused = error_response(ErrorCode.FORBIDDEN, "the link is invalid or has expired")
+            return refused, "", None
         remaining = max(int(expires or 0) - int(time.time()), 0)
         return None, f"private, max-age={remaining}", None
     token = bearer_token(request.headers.get("authorization"))
     viewer = await services.auth.viewer(token) if token else None
     if viewer is None:
-        return _problem(401, "sign in, or use the file's signed url"), "", None
+        return (
+            error_response(ErrorCode.UNAUTHENTICATED, "sign in, or use the file's signed url"),
+            "",
+            None,
+        )
     if entity.readable <= viewer.scopes:
         return None, "private, no-cache", None
     if entity.owner_readable:
         return None, "private, no-cache", viewer  # theirs, or refused once the row is known
-    return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}"), "", None
+    return _needs_scopes(entity), "", None
+
+
+def _needs_scopes(entity: StorageEntity) -> Response:
+    needed = ", ".join(sorted(entity.readable))
+    return error_response(ErrorCode.FORBIDDEN, f"this file needs {needed}")
 
 
 def _not_modified(request: Request, etag: str, row: StoredFile) -> bool:
@@ -81,23 +88,44 @@ def _not_modified(request: Request, etag: str, row: StoredFile) -> bool:
     return False
 
 
+def _range_refusal(request: Request, headers: dict[str, str], size: int) -> Response | None:
+    """The refusal of a Range header that FileResponse would refuse, in the envelope of every
+    error (FileResponse answers those 400s and 416s itself, in plain text). As there, a Range
+    counts when If-Range is absent or names this file's ETag or Last-Modified."""
+    wanted, if_range = request.headers.get("range"), request.headers.get("if-range")
+    if wanted is None or if_range not in {None, headers["ETag"], headers["Last-Modified"]}:
+        return None
+    try:
+        FileResponse._parse_range_header(wanted, size)
+    except MalformedRangeHeader:
+        message = "the Range header must read bytes=first-last (first <= last), or bytes=-n"
+        return error_response(ErrorCode.BAD_REQUEST, message)
+    except RangeNotSatisfiable:
+        return error_response(
+            ErrorCode.RANGE_NOT_SATISFIABLE,
+            f"the range starts past the file's {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return None
+
+
 async def serve_file(request: Request) -> Response:
     services: Services = request.app.state.services
     entity = ENTITIES.get(request.path_params["entity"])
     if entity is None:
-        return _problem(404, "no such storage entity")
+        return error_response(ErrorCode.NOT_FOUND, "no such storage entity")
     try:
         key = uuid.UUID(request.path_params["file_id"])
     except ValueError:
-        return _problem(404, "no such file")
+        return error_response(ErrorCode.NOT_FOUND, "no such file")
     refusal, cache_control, owner_to_check = await _refusal(request, services, entity, key)
     if refusal is not None:
         return refusal
     row = await _row(services, entity.name, key, request.path_params["filename"])
     if row is None:
-        return _problem(404, "no such file")
+        return error_response(ErrorCode.NOT_FOUND, "no such file")
     if owner_to_check is not None and owner_to_check.user_id != row.uploaded_by_id:
-        return _problem(403, f"this file needs {', '.join(sorted(entity.readable))}")
+        return _needs_scopes(entity)
     etag = f'"{row.sha256}"'
     headers = {
         "ETag": etag,
@@ -115,7 +143,10 @@ async def serve_file(request: Request) -> Response:
         logger.error(
             "file %s has no blob %s/%s: run contentgraph fsck", row.id, row.entity, row.sha256
         )
-        return _problem(404, "the file's content is missing")
+        return error_response(ErrorCode.NOT_FOUND, "the file's content is missing")
+    refused = _range_refusal(request, headers, row.size)
+    if refused is not None:
+        return refused
     inline = row.content_type in INLINE_TYPES
     return FileResponse(
         blobs.path(row.entity, row.sha256),

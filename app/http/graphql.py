@@ -20,7 +20,7 @@ from cross_web.request._starlette import StarletteRequestAdapter
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -34,11 +34,13 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.tokens import bearer_token
 from app.container import Services
+from app.error_codes import ErrorCode
 from app.failures import is_unavailable
 from app.http.cors import CorsPolicy
+from app.http.errors import status_for, status_response
 from app.http.event_streams import EventStreams, wants_event_stream
 from app.http.graphiql import render_graphiql_page
-from app.http.requests import PayloadTooLarge, error_body, limited, parameter_problem
+from app.http.requests import PayloadTooLarge, limited, parameter_problem
 from app.http.uploads import CSRF_HEADERS, MultipartUpload, UploadLimits
 from app.http.websockets import (
     STATE_KEY,
@@ -53,7 +55,7 @@ from app.numbers import parse_count
 from app.storage.entities import ENTITIES, limits_for
 from schema.compiled import CompiledReads
 from schema.context import Context
-from schema.errors import ErrorCode, Unauthenticated, error_code
+from schema.errors import Unauthenticated, error_code
 
 logger = logging.getLogger("contentgraph.graphql")
 
@@ -314,7 +316,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
     def _http_error(self, status: int, message: str) -> Response:
         headers = {"Allow": "GET, POST"} if status == 405 else None
-        return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+        return status_response(status, message, headers=headers)
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:
@@ -392,10 +394,9 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         request_error = _is_request_error(result)
         request.state.graphql_status = 200
         if media_type == GRAPHQL_RESPONSE_JSON and request_error:
-            # Refused before execution: the client's mistake, unless our own code failed.
-            failed = {error_code(error) for error in result.errors or ()}
-            internal = ErrorCode.INTERNAL_SERVER_ERROR.value in failed
-            request.state.graphql_status = 500 if internal else 400
+            # Refused before execution: the client's mistake (400), unless our own code failed.
+            codes = (error_code(error) for error in result.errors or ())
+            request.state.graphql_status = status_for(codes)
         response = process_result(result)
         if request_error:
             # GraphQL spec, "Response": an error raised before execution begins leaves no data

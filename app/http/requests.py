@@ -6,11 +6,7 @@ every transport refuses the same malformed request with the same words.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import Message, Receive
-
-from schema.errors import ErrorCode
 
 #: The request parameters we read, the JSON type each must have when present, and its name.
 REQUEST_PARAMETERS = (
@@ -49,22 +45,3 @@ def limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return guarded
-
-
-#: The code a JSON error body carries for each HTTP status this server answers with.
-STATUS_CODES = {
-    400: ErrorCode.BAD_REQUEST.value,
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    409: "CONFLICT",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    503: ErrorCode.SERVICE_UNAVAILABLE.value,
-    507: "INSUFFICIENT_STORAGE",
-}
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    code = STATUS_CODES.get(status, ErrorCode.BAD_REQUEST.value)
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}

@@ -38,8 +38,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
 from app.auth.tokens import bearer_token
+from app.error_codes import ErrorCode
+from app.http.errors import error_object
 from schema.context import Context
-from schema.errors import ErrorCode
 
 MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
@@ -174,10 +175,11 @@ def subscription_limit(context: Context) -> int:
 
 
 def too_many_subscriptions(limit: int) -> dict[str, Any]:
-    return {
-        "message": f"this socket holds {limit} operations, its limit; complete one first",
-        "extensions": {"code": ErrorCode.TOO_MANY_SUBSCRIPTIONS.value, "limit": limit},
-    }
+    return error_object(
+        ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+        f"this socket holds {limit} operations, its limit; complete one first",
+        limit=limit,
+    )
 
 
 def ticket_of(context: Context) -> Ticket | None:

@@ -10,11 +10,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import DESCRIPTION_MAX, TITLE_MAX, Album, Photo
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
-from app.db.transactions import writing
-from app.events import ChangeKind, Event, album_topic, record
+from app.events import album_topic
 from app.services.errors import ValidationFailed
-from app.services.records import locked
+from app.services.records import create_record, update_record
 from app.services.search import ListFilter, created_between, text_search
 from app.services.validation import Cleaner
 
@@ -26,14 +26,9 @@ class AlbumOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-ALBUM_SORTS: dict[AlbumOrder, SortKey] = {
-    AlbumOrder.TITLE_ASC: SortKey("TITLE_ASC", (Album.title, Album.id)),
-    AlbumOrder.TITLE_DESC: SortKey("TITLE_DESC", (Album.title, Album.id), descending=True),
-    AlbumOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Album.created_at, Album.id)),
-    AlbumOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Album.created_at, Album.id), descending=True
-    ),
-}
+ALBUM_SORTS: dict[AlbumOrder, SortKey] = sort_keys(
+    AlbumOrder, {"TITLE": Album.title, "CREATED_AT": Album.created_at}, tie_break=Album.id
+)
 
 
 class PhotoOrder(StrEnum):
@@ -43,14 +38,9 @@ class PhotoOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-PHOTO_SORTS: dict[PhotoOrder, SortKey] = {
-    PhotoOrder.SORT_ASC: SortKey("SORT_ASC", (Photo.sort, Photo.id)),
-    PhotoOrder.SORT_DESC: SortKey("SORT_DESC", (Photo.sort, Photo.id), descending=True),
-    PhotoOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Photo.created_at, Photo.id)),
-    PhotoOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Photo.created_at, Photo.id), descending=True
-    ),
-}
+PHOTO_SORTS: dict[PhotoOrder, SortKey] = sort_keys(
+    PhotoOrder, {"SORT": Photo.sort, "CREATED_AT": Photo.created_at}, tie_break=Photo.id
+)
 
 
 def albums_statement(criteria: ListFilter) -> Select[Album]:
@@ -87,21 +77,11 @@ def _clean(changes: Mapping[str, str | None], *, creating: bool) -> dict[str, st
 
 async def create_album(session: AsyncSession, fields: Mapping[str, str | None]) -> Album:
     cleaned = _clean({k: v for k, v in fields.items() if k in _EDITABLE}, creating=True)
-    async with writing(session):
-        album = Album(**cleaned)
-        session.add(album)
-        await session.flush()
-        record(session, Event(album_topic(album.id), ChangeKind.CREATED, album.id.hex))
-    return album
+    return await create_record(session, Album, cleaned, album_topic)
 
 
 async def update_album(
     session: AsyncSession, album_id: uuid.UUID, changes: Mapping[str, str | None]
 ) -> Album:
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
-    async with writing(session):
-        album = await locked(session, Album, album_id)
-        for key, value in cleaned.items():
-            setattr(album, key, value)
-        record(session, Event(album_topic(album.id), ChangeKind.UPDATED, album.id.hex))
-    return album
+    return await update_record(session, Album, album_id, cleaned, album_topic)

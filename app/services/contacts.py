@@ -10,11 +10,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import EMAIL_MAX, NAME_MAX, NOTES_MAX, PHONE_MAX, Contact
+from app.db.orderings import sort_keys
 from app.db.paging import SortKey
-from app.db.transactions import writing
-from app.events import ChangeKind, Event, contact_topic, record
+from app.events import contact_topic
 from app.services.errors import ValidationFailed
-from app.services.records import locked
+from app.services.records import create_record, update_record
 from app.services.search import ListFilter, created_between, text_search
 from app.services.validation import Cleaner
 
@@ -26,14 +26,9 @@ class ContactOrder(StrEnum):
     CREATED_AT_DESC = "CREATED_AT_DESC"
 
 
-CONTACT_SORTS: dict[ContactOrder, SortKey] = {
-    ContactOrder.NAME_ASC: SortKey("NAME_ASC", (Contact.name, Contact.id)),
-    ContactOrder.NAME_DESC: SortKey("NAME_DESC", (Contact.name, Contact.id), descending=True),
-    ContactOrder.CREATED_AT_ASC: SortKey("CREATED_AT_ASC", (Contact.created_at, Contact.id)),
-    ContactOrder.CREATED_AT_DESC: SortKey(
-        "CREATED_AT_DESC", (Contact.created_at, Contact.id), descending=True
-    ),
-}
+CONTACT_SORTS: dict[ContactOrder, SortKey] = sort_keys(
+    ContactOrder, {"NAME": Contact.name, "CREATED_AT": Contact.created_at}, tie_break=Contact.id
+)
 
 
 def contacts_statement(criteria: ListFilter) -> Select[Contact]:
@@ -70,12 +65,7 @@ def _clean(changes: Mapping[str, str | None], *, creating: bool) -> dict[str, st
 
 async def create_contact(session: AsyncSession, fields: Mapping[str, str | None]) -> Contact:
     cleaned = _clean({k: v for k, v in fields.items() if k in _EDITABLE}, creating=True)
-    async with writing(session):
-        contact = Contact(**cleaned)
-        session.add(contact)
-        await session.flush()
-        record(session, Event(contact_topic(contact.id), ChangeKind.CREATED, contact.id.hex))
-    return contact
+    return await create_record(session, Contact, cleaned, contact_topic)
 
 
 async def update_contact(
@@ -83,9 +73,4 @@ async def update_contact(
 ) -> Contact:
     """Change only the fields present in ``changes``; a None clears an optional field."""
     cleaned = _clean({k: v for k, v in changes.items() if k in _EDITABLE}, creating=False)
-    async with writing(session):
-        contact = await locked(session, Contact, contact_id)
-        for key, value in cleaned.items():
-            setattr(contact, key, value)
-        record(session, Event(contact_topic(contact.id), ChangeKind.UPDATED, contact.id.hex))
-    return contact
+    return await update_record(session, Contact, contact_id, cleaned, contact_topic)
