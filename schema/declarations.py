@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Table
 
 from app.auth.roles import ROLE_SORTS, RoleOrder, roles_statement
 from app.auth.scopes import ALBUMS_READ, CONTACTS_READ, USERS_ADMIN
 from app.auth.users import USER_SORTS, UserOrder, users_statement
-from app.db.models import Album, Base, Contact, Photo, StoredFile
+from app.db.models import Album, Base, Contact, Photo, Role, StoredFile, User, user_roles
 from app.db.paging import SortKey
+from app.db.queries import ROLE_LIST_ORDER
 from app.services.albums import (
     ALBUM_SORTS,
     PHOTO_SORTS,
@@ -62,6 +63,18 @@ class ToOne:
 
 
 @dataclass(frozen=True)
+class ToMany:
+    """Rows linked through an association table (``through``: parent column, target column),
+    listed in the target's ``order`` columns."""
+
+    target: str
+    through: Table
+    parent_column: str
+    target_column: str
+    order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Listing(Generic[OrderT]):
     """A cursor connection over the target's rows (children of the parent when ``parent``)."""
 
@@ -86,12 +99,16 @@ class TableType:
     to_one: Mapping[str, ToOne] = field(default_factory=dict)
     listings: Mapping[str, Listing[Any]] = field(default_factory=dict)
     counts: Mapping[str, Count] = field(default_factory=dict)
+    to_many: Mapping[str, ToMany] = field(default_factory=dict)
 
 
 _ID = Column("id", Value.GLOBAL_ID)
 
 _CREATED = Column("created_at", Value.DATETIME)
 _UPDATED = Column("updated_at", Value.DATETIME)
+
+#: A user's roles, by name (as app.db.queries.roles_of_users lists them).
+USER_ROLES = ToMany("Role", user_roles, "user_id", "role_id", ROLE_LIST_ORDER)
 
 PHOTOS = Listing("Photo", PHOTO_SORTS, PhotoOrder, PhotoOrder.SORT_ASC, parent="album_id")
 
@@ -153,6 +170,34 @@ TYPES: dict[str, TableType] = {
             "url": Column("filename", Value.FILE_URL),
         },
     ),
+    "Role": TableType(
+        "Role",
+        Role,
+        {
+            "id": _ID,
+            "name": Column("name"),
+            "description": Column("description"),
+            "scopes": Column("scopes"),  # a JSON array, in the row's order
+            "createdAt": _CREATED,
+            "updatedAt": _UPDATED,
+        },
+    ),
+    "User": TableType(
+        "User",
+        User,
+        {
+            "id": _ID,
+            "username": Column("username"),
+            "email": Column("email"),
+            "displayName": Column("display_name"),
+            "isLocked": Column("is_locked"),
+            "lastLoginAt": Column("last_login_at", Value.DATETIME),
+            "createdAt": _CREATED,
+            "updatedAt": _UPDATED,
+        },
+        to_one={"avatar": ToOne("StoredFile", "avatar_id", ENTITIES["users.avatar"].readable)},
+        to_many={"roles": USER_ROLES},
+    ),
 }
 
 
@@ -187,6 +232,9 @@ class RootListing(Generic[OrderT]):
     statement: Callable[[ListFilter], Select[Any]]
     filter_input: type[ListFilterInput] | None = None
 
+
+#: Root fields answering the viewer's own object (null for anonymous callers).
+VIEWER_OBJECTS = {"me": "User"}
 
 CONTACT = RootObject("Contact")
 ALBUM = RootObject("Album")

@@ -111,7 +111,9 @@ async def seed(app: Starlette) -> dict[str, uuid.UUID]:
         if photos:
             ids.setdefault("photo", photos[-1].id)
             ids.setdefault("storedfile", files[0].id)
-    await add(app, Role(name="contacts-only", description="", scopes=["contacts.read"]))
+    role = Role(name="contacts-only", description="", scopes=["contacts.read"])
+    await add(app, role)
+    ids["role"] = role.id
     return ids
 
 
@@ -206,6 +208,10 @@ class Generator:
         for name, relation in table.to_one.items():
             if depth < 2 and self.rng.random() < 0.5:
                 body = self.object(relation.target, depth + 1)
+                fields.append(f"{self.alias(name)}{self.condition()} {{ {body} }}")
+        for name, linked in table.to_many.items():
+            if depth < 2 and self.rng.random() < 0.5:
+                body = self.object(linked.target, depth + 1)
                 fields.append(f"{self.alias(name)}{self.condition()} {{ {body} }}")
         for name, listing in table.listings.items():
             if depth < 2 and self.rng.random() < 0.6:
@@ -339,6 +345,13 @@ class Generator:
                 ids = [self.node_id() for _ in range(self.rng.randint(0, 4))]
                 argument = self.argument("ids", "[ID!]!", ids, orjson.dumps(ids).decode())
                 roots.append(f"nodes({argument}) {{ {self.node_selection()} }}")
+            elif root == "me":
+                roots.append(f"me {{ {self.object('User')} }}")
+            elif root == "scopes":
+                fields = self.rng.sample(
+                    ["name", "description", "__typename"], self.rng.randint(1, 3)
+                )
+                roots.append(f"scopes {{ {' '.join(self.alias(f) for f in fields)} }}")
             else:
                 roots.append("__typename")
         header = f"query Q({', '.join(self.definitions)})" if self.definitions else "query Q"

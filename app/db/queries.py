@@ -67,13 +67,17 @@ async def photo_counts(session: AsyncSession, album_ids: Sequence[uuid.UUID]) ->
     return [int(counts.get(album_id, 0)) for album_id in album_ids]
 
 
+#: How a user's roles are listed (the compiled read path lists them the same way).
+ROLE_LIST_ORDER = ("name",)
+
+
 async def roles_of_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[list[Role]]:
     """Each user's roles, by name, for many users in one statement."""
     statement = (
         select(user_roles.c.user_id, Role)
         .join(Role, Role.id == user_roles.c.role_id)
         .where(user_roles.c.user_id.in_(set(user_ids)))
-        .order_by(Role.name)
+        .order_by(*(getattr(Role, column) for column in ROLE_LIST_ORDER))
     )
     grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
     for user_id, role in (await session.execute(statement)).all():

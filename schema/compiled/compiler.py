@@ -7,6 +7,7 @@ resolvers. That keeps the compiled path small enough to prove equal to them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from graphql import (
@@ -28,11 +29,13 @@ from graphql import (
     get_named_type,
 )
 
+from app.auth.scopes import SCOPES
 from schema.compiled.plan import (
     ColumnField,
     Condition,
     Conditional,
     ConnectionField,
+    ConstantField,
     CountField,
     CursorPart,
     EdgesPart,
@@ -44,15 +47,18 @@ from schema.compiled.plan import (
     RootObjectField,
     Selection,
     Slot,
+    ToManyField,
     ToOneField,
     TotalCountPart,
     Typename,
+    ViewerField,
 )
 from schema.declarations import (
     NODE_SCOPES,
     ROOT_LISTINGS,
     ROOT_OBJECTS,
     TYPES,
+    VIEWER_OBJECTS,
     Listing,
     RootListing,
     TableType,
@@ -95,6 +101,7 @@ class Compiler:
         self.has_urls = False
         self.has_cursors = False
         self.has_connections = False
+        self.uses_viewer = False
 
     def compile(self, operation: OperationDefinitionNode) -> Plan:
         if operation.operation is not OperationType.QUERY or operation.directives:
@@ -114,6 +121,7 @@ class Compiler:
             has_urls=self.has_urls,
             has_cursors=self.has_cursors,
             has_connections=self.has_connections,
+            uses_viewer=self.uses_viewer,
         )
 
     # -- selections ---------------------------------------------------------------------
@@ -209,11 +217,30 @@ class Compiler:
             return RootObjectField(key(node), slot, self._selection(TYPES[found.target], node))
         if name in ("node", "nodes"):
             return self._node_field(root, node, many=name == "nodes")
+        if name in VIEWER_OBJECTS:
+            self.uses_viewer = True
+            return ViewerField(key(node), self._selection(TYPES[VIEWER_OBJECTS[name]], node))
+        if name == "scopes":
+            return self._scopes(root, node)
         declared = ROOT_LISTINGS.get(name)
         if declared is not None and declared.listing.target in TYPES:
             self.scopes.add(declared.scope)
             return self._connection(root, node, declared.listing, declared)
         raise Unsupported(f"Query.{name}")
+
+    def _scopes(self, root: GraphQLObjectType, node: FieldNode) -> ConstantField:
+        """Every scope a role can grant: app.auth.scopes, fixed for the server's life."""
+        scope_type = get_named_type(root.fields["scopes"].type)
+        keys = [
+            (key(c), c.name.value) for c in self._unconditional(node.selection_set, scope_type.name)
+        ]
+        if any(name not in ("__typename", "name", "description") for _, name in keys):
+            raise Unsupported("a Scope field")
+        listed = []
+        for scope, description in SCOPES.items():
+            values = {"__typename": scope_type.name, "name": scope, "description": description}
+            listed.append({k: values[name] for k, name in keys})
+        return ConstantField(key(node), json.dumps(listed))
 
     def _node_field(self, root: GraphQLObjectType, node: FieldNode, *, many: bool) -> NodeField:
         """A selection per type an id may name. A type whose selection does not compile
@@ -261,6 +288,9 @@ class Compiler:
             return self._connection(parent, child, table.listings[name])
         if name in table.counts:
             return CountField(key(child), table.counts[name])
+        if name in table.to_many:
+            linked = table.to_many[name]
+            return ToManyField(key(child), linked, self._selection(TYPES[linked.target], child))
         raise Unsupported(f"{table.name}.{name}")
 
     def _connection(

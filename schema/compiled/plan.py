@@ -17,7 +17,7 @@ from graphql import DocumentNode, FieldNode, GraphQLField, OperationDefinitionNo
 if TYPE_CHECKING:
     from schema.compiled.statements import Statement
 
-from schema.declarations import Column, Count, Listing, RootListing, TableType
+from schema.declarations import Column, Count, Listing, RootListing, TableType, ToMany
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,29 @@ class ToOneField:
     key: str
     column: str  # the parent's reference column
     selection: Selection
+
+
+@dataclass(frozen=True)
+class ToManyField:
+    key: str
+    relation: ToMany
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class ViewerField:
+    """The viewer's own object (``me``): bound per request from the viewer, not arguments."""
+
+    key: str
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class ConstantField:
+    """A value fixed when the plan is made (``scopes``), as JSON text."""
+
+    key: str
+    json: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +149,9 @@ Field = (
     | RootObjectField
     | NodeField
     | Conditional
+    | ToManyField
+    | ViewerField
+    | ConstantField
 )
 
 
@@ -186,6 +212,7 @@ class Plan:
     has_urls: bool
     has_cursors: bool
     has_connections: bool
+    uses_viewer: bool = False
     #: Statement text per shape (orderBy and after can be variables), each with the parameter
     #: keys its $1, $2... stand for.
     statements: dict[Shape, Statement] = field(default_factory=dict)

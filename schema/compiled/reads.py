@@ -26,7 +26,7 @@ from app.storage.urls import DownloadUrls
 from schema.compiled.compiler import Unsupported, compile_operation, select_operation
 from schema.compiled.markers import Cursors, FileUrls
 from schema.compiled.plan import Binding, ListingShape, Plan, Slot, SlotShape
-from schema.compiled.statements import FILTER_FIELDS, Renderer
+from schema.compiled.statements import FILTER_FIELDS, VIEWER, Renderer
 from schema.declarations import NODE_SCOPES
 from schema.errors import BadUserInput
 from schema.filters import filter_from_arguments
@@ -104,7 +104,10 @@ class CompiledReads:
                 plan.statements.clear()
             renderer = Renderer(plan, bound.shape, self.urls.marker, self.cursors.marker)
             statement = plan.statements[bound.shape] = renderer.render()
-        data = await self.db.fetch_json(statement.sql, statement.bind(bound.params))
+        params = bound.params
+        if plan.uses_viewer:  # a copy: an operation without variables shares its binding
+            params = {**params, VIEWER: viewer.user_id}
+        data = await self.db.fetch_json(statement.sql, statement.bind(params))
         body = b'{"data":' + data.encode() + b"}"
         if plan.has_urls:
             body = self.urls.finish(body)

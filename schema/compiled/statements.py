@@ -40,6 +40,7 @@ from schema.compiled.plan import (
     ColumnField,
     Conditional,
     ConnectionField,
+    ConstantField,
     CountField,
     CursorPart,
     EdgesPart,
@@ -52,13 +53,17 @@ from schema.compiled.plan import (
     RootObjectField,
     Selection,
     Shape,
+    ToManyField,
     ToOneField,
     TotalCountPart,
     Typename,
+    ViewerField,
 )
 from schema.declarations import Column, Value
 from schema.ids import global_id_sql
 
+#: The parameter carrying the viewer's user id (``me``), set per request by CompiledReads.
+VIEWER = ("viewer",)
 #: The order of ListFilter's fields in a ListingShape and in the parameters.
 FILTER_FIELDS = ("search", "created_since", "created_before")
 
@@ -145,6 +150,12 @@ class Renderer:
             return field.key, self.by_id(field.selection, self.param((field.slot, "id"), Uuid()))
         if isinstance(field, NodeField):
             return field.key, self.node(field)
+        if isinstance(field, ViewerField):  # null for anonymous callers: no row has a null id
+            return field.key, self.by_id(field.selection, self.param(VIEWER, Uuid()))
+        if isinstance(field, ConstantField):
+            return field.key, cast(constant(field.json), JSON)
+        if isinstance(field, ToManyField):
+            return field.key, self.to_many(field, row)
         if isinstance(field, CountField):
             counted = aliased(field.count.model)
             parent = getattr(counted, field.count.parent)
@@ -166,6 +177,21 @@ class Renderer:
             return global_id_sql(type_name, row.id)
         marker = constant(self.url_marker).concat(row.entity).concat(constant(":"))
         return marker.concat(as_text(row.id)).concat(constant(":")).concat(hex_sql(value))
+
+    def to_many(self, field: ToManyField, row: Any) -> ColumnElement[Any]:
+        """The linked rows through the association table, in the declared order."""
+        relation = field.relation
+        linked = aliased(field.selection.type.model)
+        through = relation.through
+        order = [getattr(linked, column) for column in relation.order]
+        listed = func.json_agg(aggregate_order_by(self.object(field.selection, linked), *order))
+        found = (
+            select(func.coalesce(listed, cast(constant("[]"), JSON)))
+            .select_from(through)
+            .join(linked, through.c[relation.target_column] == linked.id)  # type: ignore[attr-defined]
+            .where(through.c[relation.parent_column] == row.id)
+        )
+        return found.scalar_subquery()
 
     def node(self, field: NodeField) -> ColumnElement[Any]:
         """node: the object of the type its id names; nodes: an array of them."""
