@@ -21,11 +21,13 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from app.config import Settings
+from app.storage.local import WRITE_BUFFER
 from tests import images
 from tests.backends import create_postgres_database, drop_postgres_database
 from tests.conftest import PASSWORD, GraphQLClient, cli_env, run_cli
 from tests.processes import free_port, kill_group, start_server, wait_healthy
 from tests.test_uploads import SET_AVATAR, blobs, new_contact, set_avatar, temp_files
+from tests.timing import eventually
 
 
 def fsck(env: dict[str, str], *arguments: str) -> tuple[int, str]:
@@ -230,8 +232,13 @@ async def test_a_client_that_disconnects_mid_upload_leaves_nothing(
         + '{"0": ["variables.file"]}'
         + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.png"\r\n'
         "Content-Type: image/png\r\n\r\n"
-    ).encode() + b"\0" * 200_000
+    ).encode() + b"\0" * (2 * WRITE_BUFFER)  # more than the writer buffers: it reaches disk
     host, port = live_server.removeprefix("http://").split(":")
+    temp = files_root / ".tmp"
+
+    def in_temp() -> list[Path]:
+        return list(temp.iterdir()) if temp.exists() else []
+
     with socket.create_connection((host, int(port))) as raw:
         raw.sendall(
             (
@@ -242,13 +249,9 @@ async def test_a_client_that_disconnects_mid_upload_leaves_nothing(
             ).encode()
             + head
         )
-        await asyncio.sleep(0.5)  # the server is now streaming the file into a temp blob
-    for _ in range(50):
-        leftovers = list((files_root / ".tmp").glob("*")) if (files_root / ".tmp").exists() else []
-        if not leftovers:
-            break
-        await asyncio.sleep(0.1)
-    assert leftovers == []
+        await eventually(lambda: in_temp() != [], "the server to stream the file into .tmp")
+    # The connection is gone, the body unfinished: the partial upload must go with it.
+    await eventually(lambda: in_temp() == [], "the partial upload to be removed from .tmp")
     run_cli(live_env, "gc", "--grace", "0")
     remaining = await asyncio.to_thread(lambda: [p for p in files_root.rglob("*") if p.is_file()])
     assert remaining == []
@@ -303,12 +306,23 @@ async def test_fsck_right_after_a_kill_9_mid_upload_finds_no_fault(
             token = login.json()["data"]["login"]["token"]
             contact_id = await new_contact(GraphQLClient(http, token))
             uploading = asyncio.create_task(set_avatar(http, token, contact_id, images.png()))
-            for _ in range(150):  # the blob is placed; the row's INSERT is now waiting
-                if placed.exists() and any(p.is_file() for p in placed.rglob("*")):
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the upload never placed its blob")
+            watcher = await asyncpg.connect(url)
+            try:
+
+                async def row_held() -> bool:
+                    """The blob is placed, and the trigger is holding its row's INSERT."""
+                    if not (placed.exists() and any(p.is_file() for p in placed.rglob("*"))):
+                        return False
+                    held: int = await watcher.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event = 'PgSleep' "
+                        "AND query ILIKE 'INSERT INTO stored_file%'"
+                    )
+                    return held == 1
+
+                await eventually(row_held, "the upload to be held between blob and row", 30)
+            finally:
+                await watcher.close()
             kill_group(process)
             with contextlib.suppress(httpx.TransportError):
                 await uploading

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 from app.db.json_reads import APPLICATION_NAME
 from tests.conftest import user_token
 from tests.factories import contact_with_avatar
+from tests.timing import eventually
 
 QUERY = "{ contacts(first: 5) { nodes { name avatar { filename } } } }"
 
@@ -63,13 +65,58 @@ async def test_reads_survive_their_connections_being_killed(
     assert compiled.answered == before + (2 if fell_back else 3)
 
 
+async def _count(app: Starlette, sql: str, **params: object) -> int:
+    """One number from the database, in a transaction of its own: pg_stat_activity is read
+    once per transaction, so a poll must not reuse one."""
+    async with app.state.db.engine.connect() as connection:
+        return int(await connection.scalar(text(sql), params))
+
+
 async def test_a_read_cancelled_midway_gives_its_slot_back(app: Starlette) -> None:
     skip_on_sqlite(app)
     reads = app.state.db.json_reads
     slow = asyncio.ensure_future(reads.fetch_text("SELECT pg_sleep(10)::text", []))
-    await asyncio.sleep(0.3)
+
+    async def sleeping() -> bool:
+        running = await _count(
+            app,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = :name AND query LIKE 'SELECT pg_sleep(10)%'",
+            name=APPLICATION_NAME,
+        )
+        return running == 1
+
+    await eventually(sleeping, "the read to be running in the database")
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
-    assert reads._queue().qsize() == app.state.settings.db_pool_size  # every slot is back
+
+    # Every slot is back: as many reads as the pool has slots can be under way at once. Each
+    # waits for a lock the test holds; all of them must be seen waiting before it lets go.
+    size: int = app.state.settings.db_pool_size
+    key = random.getrandbits(62)
+    async with app.state.db.engine.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        admitted = [
+            asyncio.ensure_future(
+                reads.fetch_text("SELECT pg_advisory_xact_lock_shared($1)::text", [key])
+            )
+            for _ in range(size)
+        ]
+
+        async def all_waiting() -> bool:
+            waiting = await _count(
+                app,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND classid = :high AND objid = :low AND objsubid = 1",
+                high=key >> 32,
+                low=key & 0xFFFFFFFF,
+            )
+            return waiting == size
+
+        try:
+            await eventually(all_waiting, f"{size} reads to be under way at once")
+        finally:
+            await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    assert await asyncio.gather(*admitted) == [""] * size
     assert await reads.fetch_text("SELECT 'still here'", []) == "still here"

@@ -20,6 +20,7 @@ from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCo
 from app.kv.breaker import Breaker
 from tests.backends import REDIS_URL, unavailable
 from tests.conftest import cli_env, run_cli, user_token
+from tests.timing import Clock
 
 
 @pytest.fixture
@@ -41,19 +42,6 @@ async def redis(prefix: str) -> AsyncIterator[Redis]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
-
-
-class Clock:
-    """A clock the test moves: expiry is tested without waiting for it."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -101,7 +89,7 @@ async def test_token_opens_its_session_and_only_a_digest_is_kept(
 async def test_idle_sessions_expire_and_use_renews_them(
     app: Starlette, make_store: Callable[..., SessionStore]
 ) -> None:
-    clock = Clock()
+    clock = Clock(time.time)  # sessions expire by the epoch clock
     store = make_store(idle=2, lifetime=60, clock=clock)
     token, _ = await store.create(await new_user(app))
     for _ in range(3):  # used every second: stays alive past the 2 s idle limit
@@ -114,7 +102,7 @@ async def test_idle_sessions_expire_and_use_renews_them(
 async def test_sessions_end_at_their_lifetime_even_when_used(
     app: Starlette, make_store: Callable[..., SessionStore]
 ) -> None:
-    clock = Clock()
+    clock = Clock(time.time)  # sessions expire by the epoch clock
     store = make_store(idle=60, lifetime=2, clock=clock)
     token, record = await store.create(await new_user(app))
     assert record.expires_at == pytest.approx(clock() + 2, abs=0.001)

@@ -3,8 +3,8 @@ one session lookup and one grants query instead of one each.
 
 What may go stale is bounded: a user or role change committed in this process evicts the
 entries it touches at once (before the mutation answers), one committed elsewhere when the
-broker delivers its event, and what has no event - a session ended through another process,
-or an event lost while Redis was away - lasts at most ``ttl`` seconds, as websocket re-checks.
+broker delivers its event, and what has no event - a session reaching its expiry, or an
+event lost while Redis was away - lasts at most ``ttl`` seconds, as websocket re-checks.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ USER_TOPIC, ROLE_TOPIC = "user:", "role:"
 
 
 class ViewerCache:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: seconds, monotonic (tests pass one they can move)."""
+        self.ttl, self.clock = ttl, clock
         self._entries: dict[str, tuple[float, Viewer | None]] = {}
         #: Bumped by every clear(): a lookup that started before one must not be cached.
         self.generation = 0
@@ -36,7 +37,7 @@ class ViewerCache:
         entry = self._entries.get(digest)
         if entry is None:
             return False, None, False
-        remaining = entry[0] - time.monotonic()
+        remaining = entry[0] - self.clock()
         if remaining < 0:
             del self._entries[digest]
             return False, None, False
@@ -47,7 +48,7 @@ class ViewerCache:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[digest] = (time.monotonic() + self.ttl, viewer)
+        self._entries[digest] = (self.clock() + self.ttl, viewer)
 
     def clear(self) -> None:
         self.forget(lambda digest, viewer: True)
