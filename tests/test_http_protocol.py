@@ -16,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-import schema.queries
+import schema.pagination
 from schema.limits import DocumentGuard
 from tests.conftest import as_admin
 
@@ -424,7 +424,7 @@ async def test_unexpected_resolver_exception_is_masked_and_logged(
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr(app.state.graphql, "compiled", None)  # the resolvers, not compiled SQL
-    monkeypatch.setattr(schema.queries, "contacts_statement", explode)
+    monkeypatch.setattr(schema.pagination, "to_list_filter", explode)
     with caplog.at_level(logging.ERROR, logger="contentgraph.graphql"):
         response = await post(
             client, {"query": "{ __typename contacts { totalCount } }"}, accept=accept

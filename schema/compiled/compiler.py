@@ -132,7 +132,7 @@ class Compiler:
         if selection_set is None:
             raise Unsupported("a composite field without a selection")
         found: list[Collected] = []
-        self._gather(selection_set, type_name, (), found)
+        self._gather(selection_set, type_name, (), found, set())
         merged: dict[str, Collected] = {}
         for node, conditions in found:
             seen = merged.get(key(node))
@@ -149,7 +149,11 @@ class Compiler:
         type_name: str,
         inherited: tuple[int, ...],
         found: list[Collected],
+        spread: set[tuple[str, tuple[int, ...]]],
     ) -> None:
+        """Fields in document order. A fragment spread again under the same conditions adds
+        nothing new: it is expanded once, or a fan-out of fragments (each spreading the next
+        twice) would be expanded once per path - 2^40 of them in tests/test_document_limits."""
         for selection in selection_set.selections:
             conditions = self._conditions(selection.directives or (), inherited)
             if conditions is None:
@@ -158,13 +162,16 @@ class Compiler:
                 found.append((selection, conditions))
             elif isinstance(selection, InlineFragmentNode):
                 if self._applies(selection.type_condition, type_name):
-                    self._gather(selection.selection_set, type_name, conditions, found)
+                    self._gather(selection.selection_set, type_name, conditions, found, spread)
             elif isinstance(selection, FragmentSpreadNode):
+                if (selection.name.value, conditions) in spread:
+                    continue
+                spread.add((selection.name.value, conditions))
                 fragment = self.fragments[selection.name.value]
                 if fragment.directives:
                     raise Unsupported("a directive on a fragment definition")
                 if self._applies(fragment.type_condition, type_name):
-                    self._gather(fragment.selection_set, type_name, conditions, found)
+                    self._gather(fragment.selection_set, type_name, conditions, found, spread)
 
     def _applies(self, condition: NamedTypeNode | None, type_name: str) -> bool:
         """Whether a fragment's type condition holds for objects of ``type_name``."""
