@@ -8,13 +8,12 @@ import strawberry
 
 from app.services.albums import AlbumOrder
 from app.services.contacts import ContactOrder
+from schema.connection_fields import root_connection_field
 from schema.context import Info
 from schema.declarations import ALBUM, ALBUMS, CONTACT, CONTACTS
 from schema.errors import BadUserInput
-from schema.filters import AlbumFilterInput, ContactFilterInput
 from schema.ids import decode_global_id
 from schema.node_resolver import resolve_node
-from schema.pagination import Connection, root_connection
 from schema.permissions import require_scope
 from schema.types.album import Album
 from schema.types.contact import Contact
@@ -43,26 +42,9 @@ class Query:
         row = await info.context.loaders.contact.load(decode_global_id(id, CONTACT.target))
         return Contact.from_row(row) if row is not None else None
 
-    @strawberry.field(description="Contacts, a page at a time (Relay cursor connection).")
-    async def contacts(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: ContactFilterInput | None = None,
-        order_by: ContactOrder = CONTACTS.listing.default_order,
-    ) -> Connection[Contact]:
-        return await root_connection(
-            info,
-            CONTACTS,
-            filter=filter,
-            order_by=order_by,
-            window=(first, after, last, before),
-            loader=info.context.loaders.contact,
-            to_node=Contact.from_row,
-        )
+    contacts = root_connection_field(
+        CONTACTS, Contact, "contact", "Contacts, a page at a time (Relay cursor connection)."
+    )
 
     @strawberry.field
     async def album(self, info: Info, id: strawberry.ID) -> Album | None:
@@ -70,23 +52,6 @@ class Query:
         row = await info.context.loaders.album.load(decode_global_id(id, ALBUM.target))
         return Album.from_row(row) if row is not None else None
 
-    @strawberry.field(description="Albums, a page at a time (Relay cursor connection).")
-    async def albums(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: AlbumFilterInput | None = None,
-        order_by: AlbumOrder = ALBUMS.listing.default_order,
-    ) -> Connection[Album]:
-        return await root_connection(
-            info,
-            ALBUMS,
-            filter=filter,
-            order_by=order_by,
-            window=(first, after, last, before),
-            loader=info.context.loaders.album,
-            to_node=Album.from_row,
-        )
+    albums = root_connection_field(
+        ALBUMS, Album, "album", "Albums, a page at a time (Relay cursor connection)."
+    )

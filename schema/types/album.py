@@ -18,6 +18,7 @@ from app.services.albums import PHOTO_SORTS
 from app.services.albums import PhotoOrder as PhotoOrderValue
 from app.shared_tasks import uncancelled
 from schema.context import Context, Info
+from schema.declarations import PHOTOS
 from schema.errors import BadUserInput
 from schema.ids import to_global_id
 from schema.pagination import Connection, window_from_arguments
@@ -81,7 +82,7 @@ class Album(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        order_by: PhotoOrderValue = PhotoOrderValue.SORT_ASC,
+        order_by: PhotoOrderValue = PHOTOS.default_order,
     ) -> Connection[Photo]:
         window = window_from_arguments(info.context.settings, first, after, last, before)
         source = AlbumPhotosSource(info.context, self.row_id, order_by, window)
