@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import strawberry
 
-from app.auth.scopes import ALBUMS_READ, CONTACTS_READ
 from app.auth.viewer import Viewer
 from app.db.models import Album as AlbumRow
 from app.db.models import Contact as ContactRow
@@ -31,11 +30,12 @@ from app.events import (
     files_topic,
 )
 from app.events.broker import SlowConsumer
-from app.services.albums import ALBUM_SORTS, AlbumOrder, albums_statement
-from app.services.contacts import CONTACT_SORTS, ContactOrder, contacts_statement
+from app.services.albums import ALBUM_SORTS, AlbumOrder
+from app.services.contacts import CONTACT_SORTS, ContactOrder
 from app.services.search import ListFilter, lists
 from app.storage.entities import ENTITIES
 from schema.context import Context, Info
+from schema.declarations import ALBUM, ALBUMS, CONTACT, CONTACTS
 from schema.errors import BadUserInput, ClientError, ErrorCode
 from schema.filters import AlbumFilterInput, ContactFilterInput, to_list_filter
 from schema.ids import decode_global_id, to_global_id
@@ -288,11 +288,11 @@ class Subscription:
         id: strawberry.ID,
         after: Annotated[str | None, AFTER] = None,
     ) -> AsyncGenerator[ContactEvent, None]:
-        key = decode_global_id(id, "Contact")
+        key = decode_global_id(id, CONTACT.target)
         async for event in _stream(
             info,
             after,
-            lambda: require_scope(info.context, CONTACTS_READ),
+            lambda: require_scope(info.context, CONTACT.scope),
             lambda e: ContactEvent(kind=e.kind, event_id=event_id(e), contact_id=id, key=key),
             topic=contact_topic(key),
         ):
@@ -321,7 +321,7 @@ class Subscription:
         async for event in _stream(
             info,
             after,
-            lambda: require_scope(info.context, ALBUMS_READ),
+            lambda: require_scope(info.context, ALBUM.scope),
             build,
             topic=album_topic(key),
         ):
@@ -361,10 +361,10 @@ class Subscription:
         self,
         info: Info,
         filter: Annotated[ContactFilterInput | None, LIST_FILTER] = None,
-        order_by: Annotated[ContactOrder, ORDER] = ContactOrder.NAME_ASC,
+        order_by: Annotated[ContactOrder, ORDER] = CONTACTS.listing.default_order,
         after: Annotated[str | None, AFTER] = None,
     ) -> AsyncGenerator[ContactListEvent, None]:
-        keep = _listed(info.context, contacts_statement, ContactRow.id, to_list_filter(filter))
+        keep = _listed(info.context, CONTACTS.statement, ContactRow.id, to_list_filter(filter))
 
         def build(event: Event) -> ContactListEvent:
             key = uuid.UUID(hex=event.subject) if event.subject else uuid.UUID(int=0)
@@ -379,7 +379,7 @@ class Subscription:
         async for event in _stream(
             info,
             after,
-            lambda: require_scope(info.context, CONTACTS_READ),
+            lambda: require_scope(info.context, CONTACTS.scope),
             build,
             family=CONTACT_FAMILY,
             keep=keep,
@@ -394,10 +394,10 @@ class Subscription:
         self,
         info: Info,
         filter: Annotated[AlbumFilterInput | None, LIST_FILTER] = None,
-        order_by: Annotated[AlbumOrder, ORDER] = AlbumOrder.TITLE_ASC,
+        order_by: Annotated[AlbumOrder, ORDER] = ALBUMS.listing.default_order,
         after: Annotated[str | None, AFTER] = None,
     ) -> AsyncGenerator[AlbumListEvent, None]:
-        keep = _listed(info.context, albums_statement, AlbumRow.id, to_list_filter(filter))
+        keep = _listed(info.context, ALBUMS.statement, AlbumRow.id, to_list_filter(filter))
 
         def build(event: Event) -> AlbumListEvent:
             key = uuid.UUID(hex=event.subject) if event.subject else uuid.UUID(int=0)
@@ -412,7 +412,7 @@ class Subscription:
         async for event in _stream(
             info,
             after,
-            lambda: require_scope(info.context, ALBUMS_READ),
+            lambda: require_scope(info.context, ALBUMS.scope),
             build,
             family=ALBUM_FAMILY,
             keep=keep,
