@@ -73,11 +73,11 @@ class SortKey:
         return or_(*clauses)
 
     def json_values(self, on: Any) -> list[ColumnElement[Any]]:
-        """The cursor's values (as ``_to_json`` makes them) in SQL, for the compiled path."""
+        """The cursor's values (as ``json_value`` makes them) in SQL, for the compiled path."""
         return [json_value_sql(column) for column in self.on(on)]
 
     def encode(self, row: Any) -> str:
-        return encode_cursor(self.name, [_to_json(v) for v in self.values_of(row)])
+        return encode_cursor(self.name, [json_value(v) for v in self.values_of(row)])
 
     def decode(self, cursor: str) -> tuple[Any, ...]:
         if len(cursor) > MAX_CURSOR_LENGTH:
@@ -107,7 +107,7 @@ def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _to_json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """A key value in the cursor's JSON; json_value_sql below is the same rule in SQL."""
     if isinstance(value, datetime):
         return value.isoformat()
@@ -117,7 +117,7 @@ def _to_json(value: Any) -> Any:
 
 
 def json_value_sql(column: Any) -> ColumnElement[Any]:
-    """``_to_json`` of a key column, made by PostgreSQL."""
+    """``json_value`` of a key column, made by PostgreSQL."""
     python_type = column.type.python_type
     if python_type is datetime:
         return isoformat_sql(column)
