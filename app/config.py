@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = LogLevel.INFO
     secret_key: SecretStr | None = None
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        default="",
+        description="Where to send traces (OTLP over HTTP, e.g. "
+        "http://collector:4318/v1/traces): a span per GraphQL operation with its SQL "
+        "statements and Redis calls under it. Empty: tracing off, at no cost",
+    )
+    otel_service_name: str = Field(
+        default="contentgraph", description="The service.name traces carry"
+    )
 
     page_size_default: Annotated[int, Field(ge=1, le=1000)] = 20
     page_size_max: Annotated[int, Field(ge=1, le=1000)] = 100

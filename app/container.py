@@ -20,6 +20,7 @@ from app.kv import connection
 from app.kv.attempts import AttemptCounter, MemoryAttemptCounter, RedisAttemptCounter
 from app.kv.breaker import Breaker
 from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
+from app.observability.tracing import Tracing, tracing_for
 from app.storage.files import Files
 from app.storage.local import LocalBlobStore
 from app.storage.signing import UrlSigner
@@ -39,8 +40,11 @@ class Services:
     relay: Relay
     cache: RowCache
     breaker: Breaker
+    tracing: Tracing | None = None
 
     async def start(self) -> None:
+        if self.tracing is not None:
+            self.tracing.start()
         await self.relay.start()
         await self.broker.start()
 
@@ -53,6 +57,8 @@ class Services:
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.tracing is not None:
+            self.tracing.close()
 
 
 def build_services(settings: Settings) -> Services:
@@ -105,4 +111,17 @@ def build_services(settings: Settings) -> Services:
     db.on_commit = after_commit
     broker.listeners.append(auth.viewers.on_events)  # changes committed by other processes
     urls = DownloadUrls(signer, settings.public_url)
-    return Services(settings, db, redis, auth, files, signer, urls, broker, relay, cache, breaker)
+    return Services(
+        settings,
+        db,
+        redis,
+        auth,
+        files,
+        signer,
+        urls,
+        broker,
+        relay,
+        cache,
+        breaker,
+        tracing_for(settings),
+    )

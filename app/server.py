@@ -49,7 +49,7 @@ def announce_first_admin(username: str, password: str) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     services = build_services(settings)
-    graphql = GraphQLEndpoint(services=services, schema=build_schema(settings))
+    graphql = GraphQLEndpoint(services=services, schema=build_schema(settings, services.tracing))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

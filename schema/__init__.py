@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 
 from app.config import Settings
+from app.observability.tracing import Tracing
 from schema.context import OperationContext
 from schema.enums import list_enum_values_on_refusal
 from schema.errors import ErrorCodes
@@ -31,6 +32,7 @@ from schema.scalars import SCALAR_MAP
 from schema.shared_execution import SharedExecutions
 from schema.subscription_stream import subscription_stream
 from schema.subscriptions import Subscription
+from schema.tracing import OperationSpan
 from schema.types.album import Album
 from schema.types.contact import Contact
 from schema.types.photo import Photo
@@ -117,12 +119,16 @@ def _is_subscription(schema: Schema, context: ExecutionContext) -> bool:
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION
 
 
-def build_schema(settings: Settings) -> Schema:
+def build_schema(settings: Settings, tracing: Tracing | None = None) -> Schema:
     documents: Documents | None = None
 
     def guard() -> DocumentGuard:
         assert documents is not None
         return DocumentGuard(documents)
+
+    extensions: list[Any] = [OperationContext, ErrorCodes, guard]
+    if tracing is not None:
+        extensions.insert(0, lambda: OperationSpan(tracing=tracing))
 
     schema = Schema(
         query=Query,
@@ -131,7 +137,7 @@ def build_schema(settings: Settings) -> Schema:
         types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=executor_with_deadline(settings.operation_timeout_seconds),
-        extensions=[OperationContext, ErrorCodes, guard],
+        extensions=extensions,
     )
     list_enum_values_on_refusal(schema._schema)
     documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))

@@ -284,7 +284,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             state["viewer"] = viewer
             if viewer is None:
                 return None
-            return await compiled.answer(plan, bound, viewer)
+            tracing = self.services.tracing
+            if tracing is None:
+                return await compiled.answer(plan, bound, viewer)
+            with tracing.operation("query", plan.operation_name, compiled=True):
+                return await compiled.answer(plan, bound, viewer)
         except Exception as error:
             # The resolvers answer instead - with the error masked, if it happens there too.
             state.pop("viewer", None)

@@ -219,3 +219,7 @@ class Plan:
     #: The binding of an operation without variables, made on first use (see reads.bind).
     static_binding: Binding | None = None
     static_bound: bool = False
+
+    @property
+    def operation_name(self) -> str | None:
+        return self.operation.name.value if self.operation.name else None

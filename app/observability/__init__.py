@@ -1,0 +1,1 @@
+"""What an operator watches: traces (and, with prometheus-client, metrics)."""
