@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         default=24 * 3600, description="...and for at most this long"
     )
     db_echo: bool = False
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="DATABASE_URL leads to PgBouncer in transaction pooling mode: no prepared "
+        "statement outlives its transaction (asyncpg's and SQLAlchemy's statement caches off), "
+        "and the connection budget is PgBouncer's, not PostgreSQL's",
+    )
     viewer_cache_seconds: float = Field(
         default=1.0,
         ge=0,
