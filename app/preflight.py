@@ -5,7 +5,7 @@ tells an operator nothing they can act on. Before serving (and before the other 
 the database) each dependency is tried once, briefly: the database answers and is writable,
 its schema is the one this code needs, Redis answers, the files root is writable, the
 connections every worker may open fit under PostgreSQL's ``max_connections`` (unless they go
-through PgBouncer, whose pools open PostgreSQL's).
+through PgBouncer, whose pools open PostgreSQL's) and under Redis' ``maxclients``.
 
 A failure raises :class:`Refused`, printed by the CLI as ``contentgraph: <cause>; <fix>``.
 :func:`explain` turns the same failures into the same lines wherever else they surface (a
@@ -341,6 +341,39 @@ async def check_redis(settings: Settings) -> None:
         await client.ping()
 
 
+async def check_redis_budget(settings: Settings, workers: int) -> None:
+    """Every worker's Redis pool at its fullest must fit under Redis' ``maxclients``.
+
+    A process opens at most REDIS_MAX_CONNECTIONS (app.kv.connection: one blocking pool, the
+    event listener's waiting read included). Past ``maxclients`` Redis refuses connections:
+    the breaker would open and the server run without Redis - a setup that cannot work as
+    meant is refused instead. Redis before 7 does not report ``maxclients`` in INFO: then
+    nothing is checked. Other clients are not counted, as for PostgreSQL.
+    """
+    if not settings.redis_url:
+        return
+    async with _redis(settings) as client:
+        info = await client.info("clients")
+    if "maxclients" not in info:
+        return
+    maximum, per_process = int(info["maxclients"]), settings.redis_max_connections
+    needed = workers * per_process
+    if needed <= maximum:
+        return
+    fixes = []
+    if maximum // workers >= 2:  # REDIS_MAX_CONNECTIONS' least value
+        fixes.append(f"lower REDIS_MAX_CONNECTIONS to {maximum // workers}")
+    if 1 <= maximum // per_process < workers:
+        fixes.append(f"run --workers {maximum // per_process}")
+    fixes.append(f"raise Redis' maxclients to {needed}")
+    processes = f"{workers} workers" if workers > 1 else "1 process"
+    raise Refused(
+        f"{processes} x REDIS_MAX_CONNECTIONS {per_process} = {needed} Redis connections, but "
+        f"{redis_target(settings)} allows {maximum} (maxclients)",
+        ", or ".join(fixes),
+    )
+
+
 async def check_files_root(settings: Settings) -> None:
     root = settings.files_root
     try:
@@ -452,3 +485,4 @@ async def before_serving(settings: Settings, *, workers: int, migrate_first: boo
     await _bounded(check_redis(settings), "Redis")
     await _bounded(check_files_root(settings), "files root")
     await _bounded(check_connection_budget(settings, workers), "connection budget")
+    await _bounded(check_redis_budget(settings, workers), "Redis connection budget")
