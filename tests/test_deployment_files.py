@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+import uvicorn
 import yaml
 
-from app.cli import build_parser
+from app import preflight
+from app.cli import build_parser, main
 from app.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +58,26 @@ def test_dockerfile_runs_the_cli_and_ships_migrations() -> None:
     assert program == "contentgraph"
     build_parser().parse_args(arguments)
     assert "pip install -c constraints.txt ." in dockerfile
+
+
+def test_serve_believes_forwarded_headers_from_the_proxies_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Behind a load balancer the per-address limits must count the client's address, which
+    only X-Forwarded-For from the balancer gives: uvicorn believes the peers named here."""
+    passed: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **options: passed.update(options))
+
+    async def checked(*args: object, **options: object) -> None:
+        return None
+
+    monkeypatch.setattr(preflight, "before_serving", checked)
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.2")
+    assert main(["serve"]) == 0
+    assert passed["proxy_headers"] is True
+    assert passed["forwarded_allow_ips"] == "10.0.0.0/8,192.168.1.2"
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "load-balancer")
+    assert main(["serve"]) == 2  # refused: a name would silently trust nobody
