@@ -19,10 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from tests.backends import POSTGRES_ADMIN_URL, unavailable
-from tests.processes import free_port, port_open
-
-#: Where Debian puts it, off the PATH of users other than root.
-SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+from tests.processes import SEARCH_PATH, free_port, port_open
 
 
 def _unprivileged_user() -> str | None:
