@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
+from redis.asyncio import BlockingConnectionPool
 
 from app import preflight
 from app.cli import build_parser, main
@@ -18,6 +19,7 @@ from app.config import Settings, load_settings
 from app.db.database import connections_per_process
 from app.http.event_streams import HEADERS, KEEP_ALIVE_SECONDS
 from app.http.fast_reads import GRAPHQL_PATH
+from app.kv import connection
 from app.server import EVENT_STREAMS_PATH
 from tests import nginx_config
 
@@ -328,3 +330,17 @@ def test_every_location_tells_the_replica_who_asked() -> None:
         assert headers.get("x-forwarded-for") == "$remote_addr", location.args
         assert headers.get("x-forwarded-proto") == "$scheme", location.args
         assert "connection" in headers, location.args  # keepalive to the replicas
+
+
+async def test_a_process_opens_at_most_redis_max_connections() -> None:
+    """The one Redis pool a process has (container.build_services) is bounded by the setting
+    the sizing counts - and it waits at the bound rather than failing."""
+    settings = load_settings(redis_url="redis://127.0.0.1:6379/0", redis_max_connections=7)
+    client = connection.connect(settings)
+    assert client is not None
+    try:
+        pool = client.connection_pool
+        assert isinstance(pool, BlockingConnectionPool)
+        assert pool.max_connections == 7
+    finally:
+        await client.aclose()
