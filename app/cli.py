@@ -72,7 +72,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         log_level=settings.log_level.value.lower(),
+        # X-Forwarded-For and -Proto, from the proxies FORWARDED_ALLOW_IPS names only: the
+        # per-address limits (logins, websockets) count the address they give.
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # A websocket message is a request: the same limit as a body (uvicorn's is 16 MiB,
         # read in full before the application sees it).
         ws_max_size=settings.max_request_bytes,

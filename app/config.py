@@ -6,6 +6,7 @@ cache and pub/sub, files under ``./files``. Production sets ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     var_dir: Path = DEFAULT_VAR_DIR
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+        "addresses or networks, comma-separated ('*': any peer)",
+    )
     public_url: str | None = Field(
         default=None,
         description="Where clients reach this server (https://api.example.com); file URLs "
@@ -133,6 +139,12 @@ class Settings(BaseSettings):
         default=24 * 3600, description="...and for at most this long"
     )
     db_echo: bool = False
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="DATABASE_URL leads to PgBouncer in transaction pooling mode: no prepared "
+        "statement outlives its transaction (asyncpg's and SQLAlchemy's statement caches off), "
+        "and the connection budget is PgBouncer's, not PostgreSQL's",
+    )
     viewer_cache_seconds: float = Field(
         default=1.0,
         ge=0,
@@ -194,6 +206,22 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_forwarded_allow_ips(cls, value: str) -> str:
+        """Addresses and networks (a typo would silently trust nobody, or the wrong peer)."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or a network (10.0.0.0/8); '*' trusts any peer"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("public_url")
     @classmethod

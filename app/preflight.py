@@ -3,8 +3,9 @@
 A server that announces "serving at ..." and then dies in its lifespan with a long traceback
 tells an operator nothing they can act on. Before serving (and before the other commands touch
 the database) each dependency is tried once, briefly: the database answers and is writable,
-its schema is the one this code needs, Redis answers, the files root is writable, and on
-PostgreSQL the connections every worker may open fit under ``max_connections``.
+its schema is the one this code needs, Redis answers, the files root is writable, the
+connections every worker may open fit under PostgreSQL's ``max_connections`` (unless they go
+through PgBouncer, whose pools open PostgreSQL's) and under Redis' ``maxclients``.
 
 A failure raises :class:`Refused`, printed by the CLI as ``contentgraph: <cause>; <fix>``.
 :func:`explain` turns the same failures into the same lines wherever else they surface (a
@@ -35,7 +36,7 @@ from sqlalchemy.pool import NullPool
 
 from app.config import ConfigurationError, Settings
 from app.db.database import connection_parts, connections_per_process
-from app.db.engine import create_engine
+from app.db.engine import create_engine, driver_arguments
 from app.db.migrate import alembic_config, downgrade, upgrade
 from app.db.transactions import SQLITE_BEGIN
 from app.storage.local import probe_writable
@@ -43,6 +44,7 @@ from app.storage.local import probe_writable
 #: How long one check may wait for an answer: long enough for a loaded server, short enough
 #: that a firewalled host is reported promptly instead of after asyncpg's default minute.
 CHECK_SECONDS = 5.0
+logger = logging.getLogger("contentgraph")
 MIGRATE = "run `contentgraph migrate` (or start with `contentgraph serve --migrate`)"
 
 
@@ -208,6 +210,7 @@ def _engine(settings: Settings) -> AsyncEngine:
         settings.sqlalchemy_url,
         poolclass=NullPool,
         connect_args={
+            **driver_arguments(settings),  # through PgBouncer too, no named statements
             "timeout": CHECK_SECONDS,
             "command_timeout": CHECK_SECONDS,
             "server_settings": {"application_name": "contentgraph-preflight"},
@@ -316,18 +319,59 @@ async def migrate(settings: Settings, revision: str = "head", *, down: bool = Fa
         ) from exc
 
 
-async def check_redis(settings: Settings) -> None:
-    if not settings.redis_url:
-        return
+@asynccontextmanager
+async def _redis(settings: Settings) -> AsyncIterator[Redis]:
+    """One short-lived Redis connection; any failure to use it becomes a Refused line."""
+    assert settings.redis_url
     client = Redis.from_url(
         settings.redis_url, socket_connect_timeout=CHECK_SECONDS, socket_timeout=CHECK_SECONDS
     )
     try:
-        await client.ping()
+        yield client
     except redis_errors.RedisError as exc:
         raise (_explain_redis(exc, settings) or Refused(str(exc), "fix REDIS_URL")) from exc
     finally:
         await client.aclose()
+
+
+async def check_redis(settings: Settings) -> None:
+    if not settings.redis_url:
+        return
+    async with _redis(settings) as client:
+        await client.ping()
+
+
+async def check_redis_budget(settings: Settings, workers: int) -> None:
+    """Every worker's Redis pool at its fullest must fit under Redis' ``maxclients``.
+
+    A process opens at most REDIS_MAX_CONNECTIONS (app.kv.connection: one blocking pool, the
+    event listener's waiting read included). Past ``maxclients`` Redis refuses connections:
+    the breaker would open and the server run without Redis - a setup that cannot work as
+    meant is refused instead. Redis before 7 does not report ``maxclients`` in INFO: then
+    nothing is checked. Other clients are not counted, as for PostgreSQL.
+    """
+    if not settings.redis_url:
+        return
+    async with _redis(settings) as client:
+        info = await client.info("clients")
+    if "maxclients" not in info:
+        return
+    maximum, per_process = int(info["maxclients"]), settings.redis_max_connections
+    needed = workers * per_process
+    if needed <= maximum:
+        return
+    fixes = []
+    if maximum // workers >= 2:  # REDIS_MAX_CONNECTIONS' least value
+        fixes.append(f"lower REDIS_MAX_CONNECTIONS to {maximum // workers}")
+    if 1 <= maximum // per_process < workers:
+        fixes.append(f"run --workers {maximum // per_process}")
+    fixes.append(f"raise Redis' maxclients to {needed}")
+    processes = f"{workers} workers" if workers > 1 else "1 process"
+    raise Refused(
+        f"{processes} x REDIS_MAX_CONNECTIONS {per_process} = {needed} Redis connections, but "
+        f"{redis_target(settings)} allows {maximum} (maxclients)",
+        ", or ".join(fixes),
+    )
 
 
 async def check_files_root(settings: Settings) -> None:
@@ -348,8 +392,23 @@ async def check_connection_budget(settings: Settings, workers: int) -> None:
     (app.db.database.connections_per_process). Available: ``max_connections`` minus the slots
     reserved for superusers (and, from PostgreSQL 16, for ``pg_use_reserved_connections``).
     Other clients are not counted: they come and go, the budget is the worst case of ours.
+
+    Through PgBouncer (DB_PGBOUNCER) these are connections to PgBouncer, and PgBouncer's pools
+    open PostgreSQL's: nothing here can see its limits, so the count is only announced.
     """
     if settings.is_sqlite:
+        return
+    if settings.db_pgbouncer:
+        per_process = connections_per_process(settings)
+        processes = f"{workers} workers" if workers > 1 else "1 process"
+        logger.info(
+            "DB_PGBOUNCER: %s x %d = %d connections to PgBouncer from this host; its "
+            "max_client_conn must allow those of every host, and its pools must fit "
+            "PostgreSQL's max_connections",
+            processes,
+            per_process,
+            workers * per_process,
+        )
         return
     async with _connected(settings) as connection:
         row = (
@@ -426,3 +485,4 @@ async def before_serving(settings: Settings, *, workers: int, migrate_first: boo
     await _bounded(check_redis(settings), "Redis")
     await _bounded(check_files_root(settings), "files root")
     await _bounded(check_connection_budget(settings, workers), "connection budget")
+    await _bounded(check_redis_budget(settings, workers), "Redis connection budget")

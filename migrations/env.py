@@ -38,7 +38,7 @@ def run_migrations_offline() -> None:
 
 
 async def run_migrations_online() -> None:
-    settings = load_settings(database_url=_url())
+    settings = config.attributes.get("settings") or load_settings(database_url=_url())
     engine = create_engine(settings)
     try:
         async with engine.connect() as connection:

@@ -12,6 +12,9 @@ import time
 
 import httpx
 
+#: Where Debian puts daemons (pgbouncer, nginx): off the PATH of users other than root.
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
+from app.config import Settings
+from app.preflight import redis_target
 from tests.backends import (
     POSTGRES_ADMIN_URL,
     REDIS_URL,
@@ -27,7 +30,15 @@ from tests.conftest import run_cli
 from tests.processes import free_port, kill_group, port_open, start_server, wait_healthy
 
 #: The variables these tests set; whatever the outer environment says about them is dropped.
-OWN = {"DATABASE_URL", "REDIS_URL", "VAR_DIR", "FILES_ROOT", "LOG_LEVEL", "DB_POOL_SIZE"}
+OWN = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "VAR_DIR",
+    "FILES_ROOT",
+    "LOG_LEVEL",
+    "DB_POOL_SIZE",
+    "REDIS_MAX_CONNECTIONS",
+}
 
 
 @pytest.fixture
@@ -206,6 +217,36 @@ async def test_a_connection_budget_that_does_not_fit(
         wait_healthy(server, f"http://127.0.0.1:{port}")
     finally:
         kill_group(server)
+
+
+async def test_a_redis_budget_that_does_not_fit(
+    env: dict[str, str], migrated_database: str
+) -> None:
+    """Every worker's Redis pool at its fullest must fit Redis' maxclients."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        maximum = int((await client.info("clients"))["maxclients"])
+    finally:
+        await client.aclose()
+    per_process = maximum // 2 + 1  # two workers need one more than Redis allows
+    if per_process > 10_000:
+        pytest.skip(f"maxclients {maximum} is above what REDIS_MAX_CONNECTIONS can exceed")
+    target = redis_target(Settings.model_construct(redis_url=REDIS_URL))
+    env = {**env, "DATABASE_URL": migrated_database, "REDIS_URL": REDIS_URL}
+    line = refusal(
+        {**env, "REDIS_MAX_CONNECTIONS": str(per_process)},
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(free_port()),
+    )
+    assert (
+        f"2 workers x REDIS_MAX_CONNECTIONS {per_process} = {2 * per_process} Redis "
+        f"connections, but {target} allows {maximum} (maxclients); lower "
+        f"REDIS_MAX_CONNECTIONS to {maximum // 2}, or run --workers 1, or raise Redis' "
+        f"maxclients to {2 * per_process}"
+    ) in line
 
 
 async def test_a_files_root_that_cannot_be_written(env: dict[str, str], tmp_path: Path) -> None:

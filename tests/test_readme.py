@@ -12,6 +12,7 @@ import pytest
 from graphql import GraphQLError, GraphQLScalarType, parse, specified_scalar_types, validate
 
 from app.config import Settings
+from app.db.database import connections_per_process
 from app.error_codes import ErrorCode
 from app.http.uploads import CSRF_HEADERS
 from app.services.errors import FieldErrorCode
@@ -98,3 +99,57 @@ def test_the_error_list_names_every_code_a_client_can_see() -> None:
     codes = {code.value for code in ErrorCode}
     codes |= {code.value for code in FieldErrorCode}
     assert codes - listed == set()
+
+
+def test_the_settings_table_names_every_setting() -> None:
+    """Each variable of the Configuration table is a setting, and each setting is there."""
+    rows = [row for row in section("## Configuration").splitlines() if row.startswith("| `")]
+    listed = {
+        name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])
+    }
+    settings = {name.upper() for name in Settings.model_fields}
+    assert settings - listed == set(), "settings missing from the README's table"
+    assert listed - settings == set(), "the README's table names variables that are not settings"
+
+
+#: PostgreSQL's max_connections and reserved slots by default, as the README counts them.
+STOCK_AVAILABLE = 100 - 3
+
+
+def _per_process(**changes: object) -> int:
+    return connections_per_process(Settings.model_construct().model_copy(update=changes))
+
+
+def test_the_connection_sizing_is_what_the_code_counts() -> None:
+    """The README's formula and its worked numbers are what preflight and the pools count."""
+    for pool in (1, 5, 10, 40):
+        for background in (1, 2, 7):
+            assert _per_process(db_pool_size=pool, background_pool_size=background) == (
+                3 * pool + background
+            )
+            assert _per_process(
+                db_pool_size=pool, background_pool_size=background, compiled_reads=False
+            ) == (2 * pool + background)
+    text = " ".join(section("## Scaled deployment").split())  # lines rewrapped freely
+    assert "3 x DB_POOL_SIZE + BACKGROUND_POOL_SIZE" in text
+    assert "2 x DB_POOL_SIZE with COMPILED_READS=false" in text
+    default = _per_process()
+    assert f"With the defaults a process may open {default} PostgreSQL connections" in text
+    hosts, workers, needed = map(
+        int,
+        re.search(r"(\d+) hosts of (\d+) workers need (\d+)", text).groups(),  # type: ignore[union-attr]
+    )
+    assert hosts * workers * default == needed
+    smaller, total = map(int, re.search(r"`DB_POOL_SIZE=(\d+)` (\d+)", text).groups())  # type: ignore[union-attr]
+    assert hosts * workers * _per_process(db_pool_size=smaller) == total
+    assert f"Two replicas of {default} connections fit" in text
+    assert f"still fits ({3 * default} of {STOCK_AVAILABLE})" in text
+    assert 4 * default > STOCK_AVAILABLE  # "a fourth needs a smaller DB_POOL_SIZE"
+
+    checks = " ".join(section("### Start-up checks").split())
+    fitting = max(w for w in range(1, 20) if w * default <= STOCK_AVAILABLE)
+    assert f"The defaults allow {fitting} workers" in checks
+    pool = max(
+        p for p in range(1, 11) if (fitting + 1) * _per_process(db_pool_size=p) <= STOCK_AVAILABLE
+    )
+    assert f"`--workers {fitting + 1}` needs `DB_POOL_SIZE` {pool} or less" in checks

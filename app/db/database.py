@@ -49,7 +49,11 @@ class Database:
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
         #: One-statement JSON reads (PostgreSQL only), for the compiled read path.
         self.json_reads: JsonReads | None = (
-            JsonReads(settings.sqlalchemy_url, json_read_slots(settings))
+            JsonReads(
+                settings.sqlalchemy_url,
+                json_read_slots(settings),
+                statement_cache=not settings.db_pgbouncer,
+            )
             if self.engine.dialect.name == "postgresql"
             else None
         )

@@ -47,6 +47,32 @@ def pool_bounds(settings: Settings) -> tuple[int, int]:
     return settings.db_pool_size, settings.db_pool_size
 
 
+def driver_arguments(settings: Settings) -> dict[str, Any]:
+    """What every asyncpg connection of ours is opened with (PostgreSQL only).
+
+    Behind PgBouncer in transaction pooling mode (DB_PGBOUNCER) consecutive transactions of one
+    client connection run on whichever server connection is free, so a named prepared
+    statement made in one transaction may be missing in the next, or its name already taken
+    by another client's. With both caches off nothing named is made at all:
+
+    - asyncpg (``statement_cache_size=0``) prepares each statement unnamed and parses it again
+      in the same Parse/Bind/Execute/Sync exchange that runs it (asyncpg >= 0.29), so nothing
+      depends on the server connection the statement was described on;
+    - SQLAlchemy's dialect calls ``prepare()`` for every statement, with the name its
+      ``prepared_statement_name_func`` gives - by default none, which asyncpg, its cache off,
+      also makes unnamed. (A function giving unique names, the usual advice, would make named
+      statements that stay on PgBouncer's server connections until they close.) Its own cache
+      (``prepared_statement_cache_size``) must be off too: it would reuse an unnamed
+      statement that the server has replaced since.
+
+    Every statement then costs a parse, and a round trip to describe it: the price of sharing
+    server connections between transactions.
+    """
+    if not settings.db_pgbouncer:
+        return {}
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
 def create_engine(settings: Settings, *, background: bool = False) -> AsyncEngine:
     url = make_url(settings.sqlalchemy_url)
     if url.get_backend_name() == "sqlite":
@@ -66,6 +92,7 @@ def create_engine(settings: Settings, *, background: bool = False) -> AsyncEngin
         pool_size=settings.background_pool_size if background else pool_bounds(settings)[0],
         max_overflow=0 if background else pool_bounds(settings)[1],
         pool_pre_ping=True,
+        connect_args=driver_arguments(settings),
     )
 
 

@@ -10,6 +10,11 @@ statement. These connections only ever run one read-only SELECT at a time outsid
 transaction, which leaves no session state to reset - so a LIFO queue of connection slots is
 all the pool they need. A connection that fails, or whose query is cancelled midway, is
 dropped and its slot reopened by the next reader.
+
+Behind PgBouncer in transaction pooling mode (DB_PGBOUNCER) each statement is its own
+transaction, run on whichever server connection PgBouncer picks: ``statement_cache=False``
+turns asyncpg's statement cache off, and asyncpg then runs each statement unnamed, parsed again
+in the very exchange that executes it (see app.db.engine.driver_arguments).
 """
 
 from __future__ import annotations
@@ -31,9 +36,13 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 
 class JsonReads:
-    def __init__(self, sqlalchemy_url: str, pool_size: int) -> None:
+    def __init__(
+        self, sqlalchemy_url: str, pool_size: int, *, statement_cache: bool = True
+    ) -> None:
         self._dsn = asyncpg_dsn(sqlalchemy_url)
         self._size = pool_size
+        #: asyncpg's default, 100 statements per connection; 0 turns its cache off.
+        self._statement_cache_size = 100 if statement_cache else 0
         self._slots: asyncio.LifoQueue[asyncpg.Connection | None] | None = None
 
     def _queue(self) -> asyncio.LifoQueue[asyncpg.Connection | None]:
@@ -49,7 +58,9 @@ class JsonReads:
         try:
             if connection is None or connection.is_closed():
                 connection = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": APPLICATION_NAME}
+                    self._dsn,
+                    statement_cache_size=self._statement_cache_size,
+                    server_settings={"application_name": APPLICATION_NAME},
                 )
             value: str = await connection.fetchval(sql, *params)
         except asyncpg.PostgresError:

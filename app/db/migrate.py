@@ -27,6 +27,7 @@ def alembic_config(settings: Settings) -> Config:
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("path_separator", "os")
     config.attributes["sqlalchemy_url"] = settings.sqlalchemy_url
+    config.attributes["settings"] = settings  # the engine's too (DB_PGBOUNCER), not just the URL
     return config
 
 
