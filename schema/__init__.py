@@ -25,6 +25,7 @@ from schema.mutations.contacts import ContactMutations
 from schema.mutations.files import FileMutations
 from schema.mutations.roles import RoleMutations
 from schema.mutations.users import UserMutations
+from schema.observability import OperationMetrics
 from schema.queries import Query as ContentQueries
 from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
@@ -131,7 +132,7 @@ def build_schema(settings: Settings) -> Schema:
         types=[Contact, Album, Photo, StoredFile, User, Role],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=executor_with_deadline(settings.operation_timeout_seconds),
-        extensions=[OperationContext, ErrorCodes, guard],
+        extensions=[OperationMetrics, OperationContext, ErrorCodes, guard],
     )
     list_enum_values_on_refusal(schema._schema)
     documents = schema.documents = Documents(schema._schema, Limits.from_settings(settings))

@@ -1,0 +1,5 @@
+"""What the server tells its operators: metrics (Prometheus) and logs, in one place each.
+
+Below every other layer but the settings: the transport, the GraphQL face, the services, the
+stores and the event bus all report here, and nothing here knows any of them.
+"""
