@@ -12,23 +12,26 @@ import argparse
 import asyncio
 import getpass
 import logging
+import logging.config
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from app.config import ConfigurationError, LogLevel, Settings, load_settings
+from app.config import ConfigurationError, LogFormat, LogLevel, Settings, load_settings
+from app.observability.logs import logging_config
+from app.observability.multiprocess import forget_inherited, metrics_directory
 
 REFUSED = 2
 
 
+def _logging_config(settings: Settings) -> dict[str, Any]:
+    return logging_config(settings.log_level.value, settings.log_format is LogFormat.JSON)
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.value,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic announces each of its plugins at INFO on every start; keep its real news.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    """The format of every command's logs - and of the server's workers (see _serve)."""
+    logging.config.dictConfig(_logging_config(settings))
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -44,6 +47,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    forget_inherited()  # before prometheus_client is imported (by preflight's imports)
     import uvicorn
 
     from app import preflight
@@ -65,22 +69,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger("contentgraph").info(
         "serving GraphQL (and GraphiQL in a browser) at http://%s:%s/graphql", host, port
     )
-    uvicorn.run(
-        "app.server:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers,
-        log_level=settings.log_level.value.lower(),
-        # X-Forwarded-For and -Proto, from the proxies FORWARDED_ALLOW_IPS names only: the
-        # per-address limits (logins, websockets) count the address they give.
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        # A websocket message is a request: the same limit as a body (uvicorn's is 16 MiB,
-        # read in full before the application sees it).
-        ws_max_size=settings.max_request_bytes,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-    )
+    # Several workers keep their metrics in a directory of this start's (summed by /metrics).
+    with metrics_directory(args.workers):
+        uvicorn.run(
+            "app.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            # Each worker applies it again: uvicorn's lines in our format, through our handler.
+            log_config=_logging_config(settings),
+            log_level=settings.log_level.value.lower(),
+            # app.http.request_log writes the request lines, with id, operation and duration.
+            access_log=False,
+            # X-Forwarded-For and -Proto, from the proxies FORWARDED_ALLOW_IPS names only: the
+            # per-address limits (logins, websockets) count the address they give.
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # A websocket message is a request: the same limit as a body (uvicorn's is 16 MiB,
+            # read in full before the application sees it).
+            ws_max_size=settings.max_request_bytes,
+            ws_per_message_deflate=settings.ws_per_message_deflate,
+        )
     return 0
 
 

@@ -33,6 +33,11 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 DEFAULT_VAR_DIR = Path("var")
 #: What RFC 3986 allows in a URL, percent-escapes included.
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -75,6 +80,11 @@ class Settings(BaseSettings):
         "are absolute under it. Empty: relative URLs (/files/...)",
     )
     log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT,
+        description="text: one line per record for people; json: one JSON object per line "
+        "for log collectors (ours and uvicorn's alike)",
+    )
     secret_key: SecretStr | None = None
     otel_exporter_otlp_traces_endpoint: str = Field(
         default="",
@@ -293,6 +303,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> Settings:

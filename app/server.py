@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from app.auth.bootstrap import bootstrap
 from app.config import Settings, load_settings
@@ -25,6 +26,9 @@ from app.http.graphiql import GRAPHIQL_ASSETS_DIR
 from app.http.graphql import GRAPHIQL_ASSETS_PREFIX, GraphQLEndpoint
 from app.http.health import healthz, readyz
 from app.http.metrics import metrics
+from app.http.request_log import RequestLog
+from app.observability import context
+from app.observability import metrics as series
 from schema import build_schema
 
 logger = logging.getLogger("contentgraph")
@@ -46,8 +50,17 @@ def announce_first_admin(username: str, password: str) -> None:
     )
 
 
+class Server(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        """The request log around everything, Starlette's error middleware included: it sees
+        (and stamps its id on) the 500 that middleware answers, and the error behind it."""
+        return RequestLog(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    context.stamp_log_records()
+    series.initialise()
     services = build_services(settings)
     graphql = GraphQLEndpoint(services=services, schema=build_schema(settings, services.tracing))
 
@@ -74,8 +87,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await services.close()
+            series.process_exit()
 
-    app = Starlette(
+    app = Server(
         # Outermost first. The compiled reads' front door is innermost: CORS (and whatever
         # else is added here) applies to its answers as to every other.
         middleware=[

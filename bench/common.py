@@ -204,7 +204,9 @@ def login(base: str, username: str) -> str:
 def statements(base: str) -> int:
     prefix = "contentgraph_sql_statements_total "
     text = httpx.get(f"{base}/metrics").text
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(prefix)))
+    return int(
+        float(next(line.split()[1] for line in text.splitlines() if line.startswith(prefix)))
+    )
 
 
 def publish(name: str, lines: list[str]) -> None:

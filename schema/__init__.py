@@ -26,6 +26,7 @@ from schema.mutations.contacts import ContactMutations
 from schema.mutations.files import FileMutations
 from schema.mutations.roles import RoleMutations
 from schema.mutations.users import UserMutations
+from schema.observability import OperationMetrics
 from schema.queries import Query as ContentQueries
 from schema.queries_users import UserQueries
 from schema.scalars import SCALAR_MAP
@@ -126,7 +127,7 @@ def build_schema(settings: Settings, tracing: Tracing | None = None) -> Schema:
         assert documents is not None
         return DocumentGuard(documents)
 
-    extensions: list[Any] = [OperationContext, ErrorCodes, guard]
+    extensions: list[Any] = [OperationMetrics, OperationContext, ErrorCodes, guard]
     if tracing is not None:
         extensions.insert(0, lambda: OperationSpan(tracing=tracing))
 

@@ -3,7 +3,7 @@
 Clients switch on the code, never on the message. The codes live in app.error_codes, below this
 layer, because the HTTP routes refuse requests with the same ones. Unexpected exceptions are
 logged with their traceback and reach the client only as INTERNAL_SERVER_ERROR - never a stack
-trace or a SQL fragment.
+trace or a SQL fragment - with ``extensions.requestId``, the request id its log line carries.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 
 from app.error_codes import ErrorCode as ErrorCode  # the codes live below the GraphQL face
 from app.failures import is_unavailable
+from app.observability.context import current_request_id
 
 logger = logging.getLogger("contentgraph.graphql")
 
@@ -115,8 +116,18 @@ def _classified(error: GraphQLError) -> GraphQLError:
         "Internal server error",
         nodes=error.nodes,
         path=error.path,
-        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+        extensions=internal_error_extensions(),
     )
+
+
+def internal_error_extensions() -> dict[str, Any]:
+    """INTERNAL_SERVER_ERROR, and the id of the request whose log holds the traceback: the
+    id a client quotes is the one to look for."""
+    extensions: dict[str, Any] = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
+    request_id = current_request_id()
+    if request_id is not None:
+        extensions["requestId"] = request_id
+    return extensions
 
 
 def _one_line(error: BaseException) -> str:

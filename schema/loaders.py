@@ -16,6 +16,7 @@ from app.db.database import Database
 from app.db.models import Album, Contact, Photo, Role, StoredFile, User
 from app.db.paging import Page, Window
 from app.kv.cache import NoCache, RowCache
+from app.observability import metrics
 from app.services.albums import PHOTO_SORTS, PhotoOrder
 from app.shared_tasks import shared
 
@@ -78,6 +79,8 @@ class Loaders:
         async def batch(ids: Sequence[uuid.UUID]) -> list[queries.ModelT | None]:
             hexes = [key.hex for key in ids]
             read = await self._cache.lookup(kind, hexes)
+            metrics.row_cache_lookups.labels(kind=kind, result="hit").inc(len(read.hits))
+            metrics.row_cache_lookups.labels(kind=kind, result="miss").inc(len(read.misses))
             found: dict[str, queries.ModelT | None] = {
                 key: codec.decode(model, raw) for key, raw in read.hits.items()
             }

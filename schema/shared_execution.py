@@ -29,6 +29,7 @@ import orjson
 from graphql import ExecutionResult, OperationDefinitionNode
 
 from app.auth.viewer import Viewer
+from app.observability import metrics
 from schema.pacing import Pacer
 
 #: How long an event's result waits for the members of its shape that have not taken it yet.
@@ -214,8 +215,10 @@ class SharedExecutions:
         found: ExecutionResult = await event.result.get(counting, self.executions)
         if counted[0]:
             self.executed += 1
+            metrics.subscription_executions.inc()
         else:
             self.shared += 1
+            metrics.subscription_results_shared.inc()
         return found
 
     async def response(self, event: SharedEvent, make: Callable[[], Awaitable[Any]]) -> Any:
@@ -230,4 +233,5 @@ class SharedExecutions:
         found = await event.response.get(making, None)  # `result` holds the semaphore
         if not made[0]:
             self.shared += 1
+            metrics.subscription_results_shared.inc()
         return found

@@ -273,19 +273,26 @@ def run_cli(
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run `contentgraph serve --migrate` until the block ends; yield its base URL."""
-    with serve_process(env, log_path) as (base_url, _):
+def serve(env: dict[str, str], log_path: Path, *arguments: str) -> Iterator[str]:
+    """Run `contentgraph serve --migrate` (and ``arguments``) until the block ends; yield its
+    base URL."""
+    with serve_process(env, log_path, *arguments) as (base_url, _):
         yield base_url
 
 
 @contextlib.contextmanager
-def serve_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]:
+def serve_process(
+    env: dict[str, str], log_path: Path, *arguments: str
+) -> Iterator[tuple[str, int]]:
     """Like ``serve``, and the pid too: for tests that watch the server process itself."""
     port = _free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--migrate", "--port", str(port)],
+            [
+                sys.executable,
+                *("-m", "app.cli", "serve", "--migrate", "--port", str(port)),
+                *arguments,
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -433,13 +433,16 @@ async def test_unexpected_resolver_exception_is_masked_and_logged(
     assert response.status_code == 200
     (error,) = response.json()["errors"]
     assert error["message"] == "Internal server error"
-    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    request_id = response.headers["x-request-id"]
+    # The id the client can quote is the one the traceback is logged under.
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     assert error["path"] == ["contacts"]
     assert "secret detail" not in response.text
     assert "Traceback" not in response.text and "RuntimeError" not in response.text
     (record,) = [r for r in caplog.records if r.name == "contentgraph.graphql"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None and "secret detail" in str(record.exc_info[1])
+    assert vars(record)["request_id"] == request_id
 
 
 @pytest.mark.parametrize(
@@ -466,11 +469,16 @@ async def test_unexpected_exception_before_execution_is_masked_and_logged(
 
     assert response.status_code == status
     assert response.headers["content-type"] == accept
+    request_id = response.headers["x-request-id"]
     assert response.json() == {
         "errors": [
-            {"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+            {
+                "message": "Internal server error",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            }
         ]
     }
     assert "secret detail" not in response.text
     (record,) = [r for r in caplog.records if r.name == "contentgraph.graphql"]
     assert record.exc_info is not None and "secret detail" in str(record.exc_info[1])
+    assert vars(record)["request_id"] == request_id

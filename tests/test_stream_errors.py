@@ -131,11 +131,14 @@ def test_every_event_error_is_coded_and_masked(
             raise failure
 
         monkeypatch.setattr(StoredFile, "from_row", fail)
+        ids = set()
         with caplog.at_level(logging.WARNING, logger="contentgraph.graphql"):
             for round_ in ("two", "three"):  # not only the first result of the stream
                 failed = next_event(client, socket, contact, round_)
                 (error,) = failed["errors"]
-                assert error["extensions"] == {"code": code}
+                extensions = dict(error["extensions"])
+                ids.add(extensions.pop("requestId", None))
+                assert extensions == {"code": code}
                 assert "secret" not in error["message"] and "QueuePool" not in error["message"]
         monkeypatch.undo()
         again = next_event(client, socket, contact, "four")  # the stream lives on
@@ -143,3 +146,6 @@ def test_every_event_error_is_coded_and_masked(
     logged = [r for r in caplog.records if r.name == "contentgraph.graphql"]
     assert len(logged) == 2 and {r.levelno for r in logged} == {level}
     assert all((r.exc_info is not None) == (level == logging.ERROR) for r in logged)
+    # An internal error names the socket's request id, which its log lines carry.
+    expected = {vars(r)["request_id"] for r in logged} if level == logging.ERROR else {None}
+    assert ids == expected and len(ids) == 1

@@ -365,10 +365,12 @@ async def test_disconnecting_leaves_no_subscription_behind(stack: Stack) -> None
     async def live() -> int:
         text = (await stack.http.get("/metrics")).text
         return int(
-            next(
-                line.split()[1]
-                for line in text.splitlines()
-                if line.startswith("contentgraph_subscriptions ")
+            float(
+                next(
+                    line.split()[1]
+                    for line in text.splitlines()
+                    if line.startswith("contentgraph_subscriptions ")
+                )
             )
         )
 

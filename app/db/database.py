@@ -10,6 +10,8 @@ from app.db.engine import create_engine, create_session_factory, pool_bounds
 from app.db.json_reads import JsonReads
 from app.events import Sink, install
 from app.events import outbox as _outbox  # noqa: F401 - writes recorded events as sessions commit
+from app.observability import metrics
+from app.observability.pool import watch_pool
 
 
 def json_read_slots(settings: Settings) -> int:
@@ -47,6 +49,8 @@ class Database:
         #: SQL statements sent (transaction control excluded), for /metrics and benchmarks.
         self.statements = 0
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+        watch_pool(self.engine, "requests")
+        watch_pool(self.background_engine, "background")
         #: One-statement JSON reads (PostgreSQL only), for the compiled read path.
         self.json_reads: JsonReads | None = (
             JsonReads(
@@ -65,11 +69,13 @@ class Database:
             .startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOI", "RELEASE", "PRAGMA"))
         ):
             self.statements += 1
+            metrics.sql_statements.inc()
 
     async def fetch_json(self, sql: str, params: list[object]) -> str:
         """The text of the one value one statement returns (PostgreSQL only)."""
         assert self.json_reads is not None, "one-statement JSON reads need PostgreSQL"
         self.statements += 1
+        metrics.sql_statements.inc()
         return await self.json_reads.fetch_text(sql, params)
 
     def session(self) -> AsyncSession:

@@ -25,8 +25,12 @@ from collections.abc import Sequence
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from app.observability import metrics
+
 #: How these connections show in pg_stat_activity.
 APPLICATION_NAME = "contentgraph-json-reads"
+waiting = metrics.db_waiting.labels(pool="compiled")
+in_use = metrics.db_in_use.labels(pool="compiled")
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -54,7 +58,24 @@ class JsonReads:
 
     async def fetch_text(self, sql: str, params: Sequence[object]) -> str:
         slots = self._queue()
-        connection = await slots.get()
+        waiting.inc()
+        try:
+            connection = await slots.get()
+        finally:
+            waiting.dec()
+        in_use.inc()
+        try:
+            return await self._fetch(slots, connection, sql, params)
+        finally:
+            in_use.dec()
+
+    async def _fetch(
+        self,
+        slots: asyncio.LifoQueue[asyncpg.Connection | None],
+        connection: asyncpg.Connection | None,
+        sql: str,
+        params: Sequence[object],
+    ) -> str:
         try:
             if connection is None or connection.is_closed():
                 connection = await asyncpg.connect(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from app.events import ChangeKind, Event
 from app.events.log import EventLog
+from app.observability import metrics
 
 logger = logging.getLogger("contentgraph.broker")
 
@@ -54,6 +55,7 @@ class Subscription:
         "dropped",
         "families",
         "last_id",
+        "live",
         "pending",
         "size",
         "topics",
@@ -69,23 +71,29 @@ class Subscription:
         #: The id of the last event delivered: nothing at or below it is delivered again.
         self.last_id = 0
         self.dropped = False
+        #: Counted in the live subscriptions (until unsubscribed).
+        self.live = False
         self._waiter: asyncio.Future[None] | None = None
 
     def follows(self, event: Event) -> bool:
         return event.topic in self.topics or event.family in self.families
 
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event) -> bool:
+        """Hand the event over; False when this subscriber did not take it (dropped)."""
         if self.dropped:
-            return
-        if len(self.pending) >= self.size:
+            return False
+        taken = len(self.pending) < self.size
+        if taken:
+            self.pending.append(event)
+        else:
             self.dropped = True  # the reader raises SlowConsumer at its next event
             self.broker.unsubscribe(self)
             self.pending.clear()
-        else:
-            self.pending.append(event)
+            metrics.events_dropped.labels(reason="slow_subscriber").inc()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        return taken
 
     async def next(self) -> Event:
         while True:
@@ -145,6 +153,8 @@ class Broker:
             self._by_topic[topic].add(subscription)
         for family in subscription.families:
             self._by_family[family].add(subscription)
+        subscription.live = True
+        metrics.subscriptions.inc()
         subscription.last_id = await self._now() if after is None else after
         if after is not None and after > self.position and after > await self.log.top():
             # Not an id of this log (the database was replaced since): start over.
@@ -188,6 +198,9 @@ class Broker:
         subscription.backlog.extend(replayed)
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription.live:
+            subscription.live = False
+            metrics.subscriptions.dec()
         for index, keys in (
             (self._by_topic, subscription.topics),
             (self._by_family, subscription.families),
@@ -215,6 +228,7 @@ class Broker:
     async def dispatch(self, event: Event) -> None:
         if event.id:
             self.position = max(self.position, event.id)
+            metrics.event_position.set(self.position)
             if len(self._recent) == self._recent.maxlen:
                 self._recent_floor = self._recent[0].id
             self._recent.append(event)
@@ -224,8 +238,10 @@ class Broker:
         for start in range(0, len(following), OFFER_SLICE):
             if start:
                 await asyncio.sleep(0)  # the next turn: what became ready meanwhile runs first
+            delivered = 0
             for subscription in following[start : start + OFFER_SLICE]:
-                subscription.offer(event)
+                delivered += subscription.offer(event)
+            metrics.events_delivered.inc(delivered)  # once a slice: not once a subscriber
 
     def resync(self) -> None:
         """Events may have been lost: everyone refetches, and resumes after ``position``."""

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.events import outbox
 from app.events.log import EventLog
+from app.observability import metrics
 
 logger = logging.getLogger("contentgraph.events")
 
@@ -123,6 +124,7 @@ class Relay:
                 events = await outbox.read_after(session, top, BATCH)
             if events:
                 await self.log.append(events)
+                metrics.events_published.inc(len(events))
                 relayed += len(events)
             self.relayed = max(self.relayed, events[-1].id if events else top)
             progress, self._progress = self._progress, asyncio.Event()

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.error_codes import ErrorCode
+from app.observability.context import current_request_id
 
 #: The status a request refused with each code answers. Where several codes share a status, the
 #: first listed is the one a bare status gets (an HTTPException raised by Strawberry, Starlette
@@ -110,5 +111,11 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """The answer to an error nobody expected, on any route: never a traceback.
 
     Starlette's own last resort is a plain-text 500. The details go to the log (Starlette
-    re-raises to the server, which logs the traceback)."""
-    return error_response(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error")
+    re-raises, and app.http.request_log logs the traceback under the request's id - the
+    ``requestId`` given here)."""
+    request_id = current_request_id()
+    if request_id is None:
+        return error_response(ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error")
+    return error_response(
+        ErrorCode.INTERNAL_SERVER_ERROR, "Internal server error", requestId=request_id
+    )

@@ -44,6 +44,7 @@ from app.error_codes import ErrorCode
 from app.http.errors import error_response, errors_response
 from app.http.requests import PayloadTooLarge, limited, parameter_problem
 from app.http.websockets import Ticket, subscription_limit, too_many_subscriptions
+from app.observability import metrics
 from schema.context import Context
 from schema.errors import error_code
 from schema.limits import Documents
@@ -114,6 +115,7 @@ class Reservation:
         try:
             self.messages.put_nowait(message)
         except asyncio.QueueFull:
+            metrics.events_dropped.labels(reason="stream_backlog").inc()
             logger.warning("event stream backlog full: stopping operation %r", operation)
             task = self.operations.pop(operation, None)
             if task is not None:
@@ -202,6 +204,7 @@ class EventStreams:
                 await queue.put(None)
 
         task = asyncio.create_task(pump())
+        metrics.sse_connections.inc()
         try:
             yield PING  # headers out at once (some browsers wait for a first byte)
             async for message in _with_keep_alive(queue):
@@ -209,6 +212,7 @@ class EventStreams:
                     return
                 yield message
         finally:
+            metrics.sse_connections.dec()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -246,11 +250,13 @@ class EventStreams:
         )
 
     async def _single_events(self, reservation: Reservation) -> AsyncIterator[bytes]:
+        metrics.sse_connections.inc()
         try:
             yield PING
             async for message in _with_keep_alive(reservation.messages):
                 yield message
         finally:
+            metrics.sse_connections.dec()
             self.reservations.pop(reservation.token, None)
             reservation.close()
 

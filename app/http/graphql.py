@@ -11,6 +11,7 @@ refused before execution, and GraphiQL from our own origin.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +38,7 @@ from app.container import Services
 from app.error_codes import ErrorCode
 from app.failures import is_unavailable
 from app.http.cors import CorsPolicy
-from app.http.errors import status_for, status_response
+from app.http.errors import code_for_status, status_for, status_response
 from app.http.event_streams import EventStreams, wants_event_stream
 from app.http.graphiql import render_graphiql_page
 from app.http.requests import PayloadTooLarge, limited, parameter_problem
@@ -52,10 +53,12 @@ from app.http.websockets import (
     refuse,
 )
 from app.numbers import parse_count
+from app.observability import context as request_context
+from app.observability import metrics
 from app.storage.entities import ENTITIES, limits_for
 from schema.compiled import CompiledReads
 from schema.context import Context
-from schema.errors import Unauthenticated, error_code
+from schema.errors import Unauthenticated, error_code, internal_error_extensions
 
 logger = logging.getLogger("contentgraph.graphql")
 
@@ -170,14 +173,17 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
             return
+        started = time.perf_counter()
         limit = self._body_limit(scope)
         request = Request(scope, receive=limited(receive, limit))
         try:
             response = await self._respond(request, limit)
         except HTTPException as exc:
             response = self._http_error(exc.status_code, exc.reason)
+            self._refused(request, exc.status_code, started)
         except PayloadTooLarge:
             response = self._http_error(413, f"the request body exceeds {limit} bytes")
+            self._refused(request, 413, started)
         except ClientDisconnect:
             logger.info("client went away mid-request; its partial upload is discarded")
             return
@@ -186,6 +192,17 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             if upload is not None:
                 await upload.cleanup()
         await response(scope, receive, send)
+
+    def _refused(self, request: Request, status: int, started: float) -> None:
+        """A request refused before an operation ran (Strawberry never saw it): counted here,
+        with the code its answer carries; an upload's refusal by its reason too."""
+        code = code_for_status(status).value
+        metrics.observe_request("http", "none", code, time.perf_counter() - started)
+        if _is_multipart(request.headers.get("content-type", "")) and not getattr(
+            request.state, "csrf_refused", False
+        ):
+            reason = "too_large" if status == 413 else "storage" if status >= 500 else "malformed"
+            metrics.upload_refusals.labels(reason=reason).inc()
 
     def _check_websocket_origin(self, request: WebSocket) -> bool:
         """The cross-origin policy of HTTP (app.http.cors) for websocket handshakes too:
@@ -210,14 +227,15 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             await refuse(websocket, "too many connections from this address; close some first")
             return
         scope.setdefault("state", {})[STATE_KEY] = ticket
+        metrics.websocket_connections.inc()
         try:
             await super().__call__(scope, receive, send)
         finally:
+            metrics.websocket_connections.dec()
             ticket.release()
 
     def _body_limit(self, scope: Scope) -> int:
-        content_type = Headers(scope=scope).get("content-type", "")
-        if content_type.split(";")[0].strip().lower() == MULTIPART:
+        if _is_multipart(Headers(scope=scope).get("content-type", "")):
             return self.settings.multipart_max_bytes
         return self.settings.max_request_bytes
 
@@ -286,9 +304,14 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 return None
             tracing = self.services.tracing
             if tracing is None:
-                return await compiled.answer(plan, bound, viewer)
-            with tracing.operation("query", plan.operation_name, compiled=True):
-                return await compiled.answer(plan, bound, viewer)
+                answer = await compiled.answer(plan, bound, viewer)
+            else:
+                with tracing.operation("query", plan.operation_name, compiled=True):
+                    answer = await compiled.answer(plan, bound, viewer)
+            info = request_context.current()
+            if answer is not None and info is not None:
+                info.ran("query", operation_name or plan.operation_name)
+            return answer
         except Exception as error:
             # The resolvers answer instead - with the error masked, if it happens there too.
             state.pop("viewer", None)
@@ -296,6 +319,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 logger.warning("compiled read: the database is unavailable (%s)", error)
                 return None
             compiled.failed += 1
+            metrics.compiled_read_failures.inc()
             logger.exception("the compiled read failed; answering through the resolvers")
             return None
 
@@ -303,6 +327,8 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         """multipart/form-data is a "simple" request a hostile page can send with the user's
         cookies; requiring a custom header forces a CORS preflight first."""
         if not any(request.headers.get(name) for name in CSRF_HEADERS):
+            metrics.upload_refusals.labels(reason="csrf").inc()
+            request.state.csrf_refused = True
             raise HTTPException(
                 400,
                 "multipart requests must carry a non-empty Apollo-Require-Preflight (or "
@@ -446,6 +472,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise HTTPException(400, f"the request is not valid JSON: {exc}") from None
 
 
+def _is_multipart(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == MULTIPART
+
+
 #: Errors without a path that nonetheless come from execution: the operation started.
 _EXECUTION_CODES = frozenset({ErrorCode.OPERATION_TIMEOUT.value})
 
@@ -482,5 +512,5 @@ def _with_code(error: GraphQLError) -> GraphQLError:
         "Internal server error",
         nodes=error.nodes,
         path=error.path,
-        extensions={"code": ErrorCode.INTERNAL_SERVER_ERROR.value},
+        extensions=internal_error_extensions(),
     )

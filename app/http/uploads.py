@@ -21,6 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from app.numbers import parse_count
+from app.observability import metrics
 from app.storage.blobs import BlobStore, TempBlob, TempWriter, TooLarge
 from app.storage.files import Incoming
 
@@ -166,6 +167,7 @@ class MultipartUpload:
             return
         try:
             await part.writer.write(data)
+            metrics.upload_bytes.inc(len(data))
         except TooLarge as exc:
             raise HTTPException(
                 413, f"the file in part {part.name!r} exceeds {exc.limit} bytes"
@@ -185,6 +187,7 @@ class MultipartUpload:
                 raise _storage_error(exc) from None
             self.temporary.append(blob)
             self.files[part.name] = Incoming(part.filename, blob)
+            metrics.upload_files.inc()
         self._part = None
 
     def _map(self) -> dict[str, list[str]]:

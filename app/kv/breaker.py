@@ -27,6 +27,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
+
+from app.observability import metrics
 
 logger = logging.getLogger("contentgraph.redis")
 
@@ -53,12 +56,15 @@ class Breaker:
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
         if self.is_open:
+            metrics.redis_errors.labels(kind="circuit_open").inc()
             raise RedisUnavailable("Redis is unavailable (the circuit breaker is open)")
         work = asyncio.ensure_future(make())
         try:
             async with asyncio.timeout(self.timeout):
                 return await asyncio.shield(work)
         except FAILURES as error:
+            timed_out = isinstance(error, TimeoutError | RedisTimeout)
+            metrics.redis_errors.labels(kind="timeout" if timed_out else "error").inc()
             self._trip(error)
             raise RedisUnavailable(str(error) or type(error).__name__) from error
         finally:
@@ -76,6 +82,8 @@ class Breaker:
             return
         self.is_open = True
         self.trips += 1
+        metrics.redis_outages.inc()
+        metrics.redis_circuit_open.set(1)
         logger.warning(
             "Redis is unavailable (%s): serving from the database, login attempts counted "
             "in this process, events waiting in the outbox; retrying",
@@ -99,6 +107,7 @@ class Breaker:
 
     def _close(self) -> None:
         self.is_open = False
+        metrics.redis_circuit_open.set(0)
         logger.warning("Redis answers again")
         for listener in self.on_recovery:
             listener()

@@ -21,6 +21,7 @@ from app.auth.viewer import Viewer
 from app.config import Settings
 from app.db.database import Database
 from app.db.paging import InvalidCursor, InvalidWindow, Window
+from app.observability import metrics
 from app.services.search import ListFilter, like_pattern
 from app.storage.urls import DownloadUrls
 from schema.compiled.compiler import Unsupported, compile_operation, select_operation
@@ -114,6 +115,7 @@ class CompiledReads:
         if plan.has_cursors:
             body = self.cursors.finish(body)
         self.answered += 1
+        metrics.compiled_reads.inc()
         return body
 
     def bind(
