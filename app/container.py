@@ -50,6 +50,7 @@ class Services:
         if isinstance(self.cache, RedisRowCache):
             await self.cache.close()
         await self.breaker.close()
+        await self.files.blobs.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
