@@ -98,3 +98,11 @@ def test_the_error_list_names_every_code_a_client_can_see() -> None:
     codes = {code.value for code in ErrorCode}
     codes |= {code.value for code in FieldErrorCode}
     assert codes - listed == set()
+
+
+def test_the_configuration_table_documents_every_setting() -> None:
+    documented = set(re.findall(r"`([A-Z0-9_]+)`", section("## Configuration")))
+    assert (
+        sorted(name.upper() for name in Settings.model_fields if name.upper() not in documented)
+        == []
+    )

@@ -236,7 +236,7 @@ async def serve_file(request: Request) -> Response:
             content_type=row.content_type,
             content_disposition=disposition,
             cache_control=cache_control,
-            expires_in=services.settings.signed_url_ttl_seconds,
+            expires_in=services.settings.s3_redirect_seconds,
         )
         if url is not None:  # (the client sends its Range and conditions there itself)
             redirect = {"Cache-Control": "private, no-store", "Vary": "Authorization"}
