@@ -1,4 +1,4 @@
-"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc, schema.
+"""``contentgraph`` command line: serve, migrate, createuser, fsck, gc, storage copy, schema.
 
 Exit codes: 0 done; 1 the command ran and found a problem (fsck: a fault; createuser: the name
 or password was refused); 2 refused to run - invalid configuration or arguments, or a start-up
@@ -236,6 +236,62 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+STORAGE_COPY_HELP = """\
+Copy every blob the file rows reference from the store in use (STORAGE_BACKEND) to the other
+one: --to s3 needs the S3_* settings, --to local writes under FILES_ROOT. Each blob is streamed
+into a temporary blob, hashed on the way, and placed only if its SHA-256 and size are what the
+row says; blobs the target already holds (at the right size; --verify re-hashes them) are
+skipped, so it is safe to run again after an interruption. To move a store: copy while the
+server runs, stop it (or its uploads), copy again (only what came meanwhile), switch
+STORAGE_BACKEND and start it. Exit 1 if a blob could not be copied.
+"""
+
+
+def _storage_copy(settings: Settings, args: argparse.Namespace) -> int:
+    from app import preflight
+    from app.config import StorageBackend
+    from app.container import build_services
+    from app.storage.moving import copy_store, count_referenced
+    from app.storage.stores import build_blob_store
+
+    to = StorageBackend(args.to)
+    if to is settings.storage_backend:
+        raise ConfigurationError(
+            f"STORAGE_BACKEND is already {to.value}: copy --to the store you are moving to"
+        )
+    if to is StorageBackend.S3 and not settings.s3_bucket:
+        raise ConfigurationError("storage copy --to s3 needs S3_BUCKET (and the other S3_*)")
+    if args.jobs < 1:
+        raise ConfigurationError("--jobs must be at least 1")
+
+    async def run() -> int:
+        await preflight.before_commands(settings)
+        services = build_services(settings)
+        target = build_blob_store(settings.model_copy(update={"storage_backend": to}))
+        source = services.files.blobs
+        try:
+            await target.check()
+            total = await count_referenced(services.db)
+            with _progress(f"copying to {to.value}", total or None) as bar:
+                report = await copy_store(
+                    services.db, source, target, verify=args.verify, jobs=args.jobs, tick=bar.update
+                )
+        finally:
+            await target.close()
+            await services.close()
+        for line in report.problems:
+            print(line)
+        print(
+            f"from {source.describe()} to {target.describe()}: copied {report.copied} blobs "
+            f"({report.bytes_copied} bytes), {report.present} already there"
+            + (f" ({report.replaced} of them replaced: wrong bytes)" if report.replaced else "")
+            + f", {report.failed} failed"
+        )
+        return 1 if report.failed else 0
+
+    return asyncio.run(run())
+
+
 def _schema(settings: Settings, args: argparse.Namespace) -> int:
     """The SDL for frontend tools; needs no database, Redis or key, so it runs anywhere."""
     from schema import sdl
@@ -290,6 +346,21 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--grace", type=float, help="minimum age in seconds (default GC_GRACE_SECONDS)")
     gc.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     gc.set_defaults(handler=_gc)
+
+    storage = commands.add_parser("storage", help="move the blobs to another store")
+    storage_commands = storage.add_subparsers(dest="storage_command", required=True)
+    copy = storage_commands.add_parser(
+        "copy",
+        help="copy every referenced blob to the other store (local or s3), verified",
+        description=STORAGE_COPY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    copy.add_argument("--to", required=True, choices=["local", "s3"], help="the target store")
+    copy.add_argument(
+        "--verify", action="store_true", help="re-hash blobs the target already holds (slow)"
+    )
+    copy.add_argument("--jobs", type=int, default=4, help="blobs copied at once (default 4)")
+    copy.set_defaults(handler=_storage_copy)
 
     schema = commands.add_parser(
         "schema",

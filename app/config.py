@@ -38,6 +38,22 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class S3AddressingStyle(StrEnum):
+    AUTO = "auto"
+    PATH = "path"
+    VIRTUAL = "virtual"
+
+
+class S3Serve(StrEnum):
+    PROXY = "proxy"
+    REDIRECT = "redirect"
+
+
 DEFAULT_VAR_DIR = Path("var")
 #: What RFC 3986 allows in a URL, percent-escapes included.
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -65,7 +81,44 @@ class Settings(BaseSettings):
         description="PostgreSQL or SQLite URL; empty means the embedded ./var/contentgraph.db",
     )
     redis_url: str | None = Field(default=None, description="Redis URL; empty = in-process")
-    files_root: Path = Path("files")
+    files_root: Path = Field(
+        default=Path("files"),
+        description="Where uploaded files are stored (STORAGE_BACKEND=local)",
+    )
+    storage_backend: StorageBackend = Field(
+        default=StorageBackend.LOCAL,
+        description="Where blobs live: local (under FILES_ROOT) or s3 (an S3-compatible bucket)",
+    )
+    s3_bucket: str | None = Field(default=None, description="The bucket (required for s3)")
+    s3_prefix: str = Field(
+        default="", description="A key prefix inside the bucket, to share it: contentgraph/"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="The S3 API's URL for servers other than AWS (MinIO: http://minio:9000)",
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region (us-east-1)")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Credentials; empty: the AWS chain (AWS_* variables, a role)"
+    )
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: S3AddressingStyle = Field(
+        default=S3AddressingStyle.AUTO,
+        description="path (bucket in the path: MinIO and most self-hosted servers), virtual "
+        "(bucket in the host name) or auto",
+    )
+    s3_part_bytes: Annotated[int, Field(ge=5 * 1024 * 1024, le=5 * 1024**3)] = Field(
+        default=8 * 1024 * 1024,
+        description="Multipart upload part size: each upload holds one part in memory",
+    )
+    s3_serve: S3Serve = Field(
+        default=S3Serve.PROXY,
+        description="Restricted files: stream through the server (proxy), or redirect the "
+        "client to a presigned GET (redirect)",
+    )
+    s3_redirect_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = Field(
+        default=300, description="Lifetime of the presigned URLs of S3_SERVE=redirect"
+    )
     var_dir: Path = DEFAULT_VAR_DIR
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -304,10 +357,40 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator(
+        "log_format", "storage_backend", "s3_addressing_style", "s3_serve", mode="before"
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("s3_bucket", "s3_endpoint_url", "s3_region", "s3_access_key_id")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
+    @field_validator("s3_secret_access_key", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL, like http://minio:9000")
+        return value
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        """Keys go under it: no leading slash, one trailing slash (added when missing)."""
+        value = value.strip().strip("/")
+        if any(part in {"", ".", "..", ".tmp"} for part in value.split("/")) and value:
+            raise ValueError("must be path segments like contentgraph/ (no empty, . or ..)")
+        return f"{value}/" if value else ""
 
     @model_validator(mode="after")
     def _page_sizes_agree(self) -> Settings:
@@ -321,6 +404,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CORS_ORIGINS '*' cannot go with CORS_ALLOW_CREDENTIALS: any site could then "
                 "act with its visitors' credentials; list the origins instead"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_is_complete(self) -> Settings:
+        if self.storage_backend is StorageBackend.S3 and not self.s3_bucket:
+            raise ValueError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together (or leave both empty "
+                "for the AWS credential chain)"
             )
         return self
 

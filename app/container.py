@@ -22,8 +22,8 @@ from app.kv.breaker import Breaker
 from app.kv.cache import MemoryRowCache, NoCache, RedisRowCache, RowCache, keys_for
 from app.observability.tracing import Tracing, tracing_for
 from app.storage.files import Files
-from app.storage.local import LocalBlobStore
 from app.storage.signing import UrlSigner
+from app.storage.stores import build_blob_store
 from app.storage.urls import DownloadUrls
 
 
@@ -54,6 +54,7 @@ class Services:
         if isinstance(self.cache, RedisRowCache):
             await self.cache.close()
         await self.breaker.close()
+        await self.files.blobs.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -81,7 +82,7 @@ def build_services(settings: Settings) -> Services:
     auth = Authenticator(
         db=db, settings=settings, sessions=sessions, attempts=attempts, passwords=passwords
     )
-    files = Files(LocalBlobStore(settings.files_root), settings)
+    files = Files(build_blob_store(settings), settings)
     signer = UrlSigner(settings.secret(), settings.signed_url_ttl_seconds)
     log: EventLog = (
         MemoryEventLog(settings.event_retention)

@@ -34,12 +34,13 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.config import ConfigurationError, Settings
+from app.config import ConfigurationError, Settings, StorageBackend
 from app.db.database import connection_parts, connections_per_process
 from app.db.engine import create_engine, driver_arguments
 from app.db.migrate import alembic_config, downgrade, upgrade
 from app.db.transactions import SQLITE_BEGIN
 from app.storage.local import probe_writable
+from app.storage.stores import build_blob_store
 
 #: How long one check may wait for an answer: long enough for a loaded server, short enough
 #: that a firewalled host is reported promptly instead of after asyncpg's default minute.
@@ -375,6 +376,9 @@ async def check_redis_budget(settings: Settings, workers: int) -> None:
 
 
 async def check_files_root(settings: Settings) -> None:
+    if settings.storage_backend is StorageBackend.S3:
+        await check_bucket(settings)
+        return
     root = settings.files_root
     try:
         await asyncio.to_thread(probe_writable, root)
@@ -383,6 +387,21 @@ async def check_files_root(settings: Settings) -> None:
             f"the files root {root} is not a writable directory ({exc.strerror or exc})",
             "set FILES_ROOT to a directory this user can write",
         ) from exc
+
+
+async def check_bucket(settings: Settings) -> None:
+    """Write and remove a small object: the bucket is there and the credentials may write."""
+    store = build_blob_store(settings)
+    try:
+        async with asyncio.timeout(CHECK_SECONDS * 2):
+            await store.check()
+    except Exception as exc:
+        raise Refused(
+            f"{store.describe()} cannot be written ({type(exc).__name__}: {exc})",
+            "check S3_BUCKET, S3_ENDPOINT_URL, S3_REGION and the credentials",
+        ) from exc
+    finally:
+        await store.close()
 
 
 async def check_connection_budget(settings: Settings, workers: int) -> None:

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from app.auth.bootstrap import bootstrap
-from app.config import Settings, load_settings
+from app.config import Settings, StorageBackend, load_settings
 from app.container import build_services
 from app.http.errors import http_exception, internal_error
 from app.http.fast_reads import GRAPHQL_PATH, CompiledReadsMiddleware
@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.files_root.mkdir(parents=True, exist_ok=True)
+        if settings.storage_backend is StorageBackend.LOCAL:
+            settings.files_root.mkdir(parents=True, exist_ok=True)
         created = await bootstrap(
             services.db, services.auth.passwords, first_admin=settings.is_embedded
         )

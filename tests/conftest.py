@@ -43,6 +43,7 @@ from tests.backends import (
     unavailable,
 )
 from tests.redis_server import disposable_redis  # noqa: F401 (a fixture for every module)
+from tests.s3_server import s3_server  # noqa: F401 (a fixture for every module)
 
 BACKENDS = ["sqlite", "postgres"]
 PASSWORD = "correct horse battery staple"

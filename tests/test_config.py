@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigurationError, load_settings
+from app.config import (
+    ConfigurationError,
+    S3AddressingStyle,
+    S3Serve,
+    StorageBackend,
+    load_settings,
+)
 from app.storage.entities import ENTITIES, Limits, limits_for
 from app.storage.names import ALBUMS_PHOTOS, CONTACTS_AVATAR, ENTITY_NAMES, LIMIT_KEYS
 
@@ -27,6 +33,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "VAR_DIR",
         "STORAGE_LIMITS",
         "PUBLIC_URL",
+        "STORAGE_BACKEND",
+        "S3_BUCKET",
+        "S3_PREFIX",
+        "S3_ENDPOINT_URL",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -83,6 +95,16 @@ def test_database_urls_are_normalised_to_async_drivers(
         ("PUBLIC_URL", "https://user:pw@example.com", "credentials"),
         ("PUBLIC_URL", 'https://example.com/a"b', "quotes or backslashes"),
         ("PUBLIC_URL", "https://exämple.com", "xn--"),
+        ("STORAGE_BACKEND", "s3", "STORAGE_BACKEND=s3 needs S3_BUCKET"),
+        ("STORAGE_BACKEND", "ftp", "STORAGE_BACKEND"),
+        ("S3_ACCESS_KEY_ID", "AKIA", "go together"),
+        ("S3_SECRET_ACCESS_KEY", "s3cr3t", "go together"),
+        ("S3_ENDPOINT_URL", "minio:9000", "S3_ENDPOINT_URL: must be an http:// or https:// URL"),
+        ("S3_ADDRESSING_STYLE", "dns", "S3_ADDRESSING_STYLE"),
+        ("S3_SERVE", "cdn", "S3_SERVE"),
+        ("S3_PART_BYTES", "1048576", "S3_PART_BYTES"),
+        ("S3_PREFIX", "a//b", "S3_PREFIX"),
+        ("S3_PREFIX", "../up", "S3_PREFIX"),
     ],
 )
 def test_invalid_values_fail_with_one_clear_line(
@@ -171,3 +193,30 @@ def test_cli_refuses_bad_configuration_without_a_traceback(
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "serving" not in result.stdout + result.stderr
+
+
+def test_s3_settings_are_read_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "STORAGE_BACKEND": "S3",
+        "S3_BUCKET": "media",
+        "S3_PREFIX": "/contentgraph/prod",
+        "S3_ENDPOINT_URL": "http://minio:9000",
+        "S3_ACCESS_KEY_ID": "minio",
+        "S3_SECRET_ACCESS_KEY": "minio-secret",
+        "S3_ADDRESSING_STYLE": "Path",
+        "S3_SERVE": "redirect",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.storage_backend is StorageBackend.S3
+    assert settings.s3_prefix == "contentgraph/prod/"
+    assert settings.s3_addressing_style is S3AddressingStyle.PATH
+    assert settings.s3_serve is S3Serve.REDIRECT
+    assert "minio-secret" not in repr(settings)
+    from app.storage.s3 import S3BlobStore
+    from app.storage.stores import build_blob_store
+
+    store = build_blob_store(settings)
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix, store.redirect) == ("media", "contentgraph/prod/", True)
+    assert store.describe() == "the bucket 'media' at http://minio:9000 under 'contentgraph/prod/'"

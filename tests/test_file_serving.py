@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from app.config import Settings
 from app.server import create_app
+from app.storage.blobs import BlobStore
 from schema.ids import to_global_id
 from tests import images
 from tests.conftest import GraphQLClient, client_address, user_token
@@ -24,6 +25,16 @@ mutation($file: Upload!) {
   setMyAvatar(input: {file: $file}) { user { avatar { id url sha256 size } } userErrors { code } }
 }
 """
+
+
+async def put_blob(blobs: BlobStore, entity: str, content: bytes) -> str:
+    """Place bytes in a store the way an upload does (no row): their SHA-256."""
+    writer = blobs.writer(len(content))
+    await writer.write(content)
+    blob = await writer.finish()
+    await blobs.place(entity, blob)
+    await blobs.discard(blob)
+    return blob.sha256
 
 
 def assert_refused(
@@ -233,9 +244,7 @@ async def test_files_that_are_not_safe_images_download_as_attachments(
 
     content = images.HTML
     digest = hashlib.sha256(content).hexdigest()
-    path = app.state.services.files.blobs.path("users.avatar", digest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    await put_blob(app.state.services.files.blobs, "users.avatar", content)
     row = StoredFile(
         id=uuid.uuid4(),
         entity="users.avatar",
@@ -257,7 +266,7 @@ async def test_a_row_whose_blob_is_missing_answers_404(
 ) -> None:
     avatar = await contact_avatar(client, gql)
     path, query = avatar["url"].split("?")
-    app.state.services.files.blobs.path("contacts.avatar", avatar["sha256"]).unlink()
+    assert await app.state.services.files.blobs.delete("contacts.avatar", avatar["sha256"])
     response = await client.get(f"{path}?{query}")
     assert_refused(response, 404, "NOT_FOUND", "the file's content is missing")
 

@@ -8,9 +8,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.config import Settings
 from app.db.database import Database
-from app.storage.local import probe_writable
+from app.storage.blobs import BlobStore
 
 logger = logging.getLogger("contentgraph.health")
 CHECK_TIMEOUT = 2.0
@@ -31,18 +30,18 @@ async def _check(name: str, coroutine: object) -> tuple[str, str]:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the database answers and the files root is writable.
+    """Ready to serve: the database answers and the blob store (files root, bucket) is writable.
 
     Redis is reported but does not decide readiness: without it the server still serves
     (slower, from the database). A load balancer that took every instance out when Redis
     hiccuped would turn a cache outage into a full one.
     """
-    settings: Settings = request.app.state.settings
     db: Database = request.app.state.db
+    blobs: BlobStore = request.app.state.services.files.blobs
     checks = dict(
         await asyncio.gather(
             _check("database", db.ping()),
-            _check("files", asyncio.to_thread(probe_writable, settings.files_root)),
+            _check("files", blobs.check()),
         )
     )
     ready = all(state == "ok" for state in checks.values())

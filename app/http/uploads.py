@@ -1,10 +1,11 @@
 """GraphQL multipart requests (the multipart request spec), streamed straight into blobs.
 
-Files never pass through memory or a generic temp directory: each file part is written to a
-temporary blob under the files root as it arrives - hashed, counted, and stopped at the limit.
-The ``operations`` and ``map`` parts must come first (the spec requires it; it also lets us
-refuse a bad request before reading its files). Every temporary blob the request created is
-removed when the request ends, whether it succeeded, failed, or the client went away.
+Files never pass whole through memory, nor through a generic temp directory: each file part is
+written to a temporary blob of the blob store (a file under the files root, an object in the
+bucket) as it arrives - hashed, counted, and stopped at the limit. The ``operations`` and
+``map`` parts must come first (the spec requires it; it also lets us refuse a bad request
+before reading its files). Every temporary blob the request created is removed when the request
+ends, whether it succeeded, failed, or the client went away.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``fsck`` and ``gc``: prove that rows and blobs agree, and collect what nothing references.
 
-Both stream: rows in keyset batches, blobs as the directory walk yields them, each batch
+Both stream: rows in keyset batches, blobs as the store lists them, each batch
 checked against the other side with one query - a million files never sit in memory at once.
 
 Both judge age by the same grace period (GC_GRACE_SECONDS): an unreferenced blob or a temp file
@@ -15,9 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import anyio.to_thread
 from sqlalchemy import func, select
 
 from app.db.database import Database
@@ -136,8 +134,8 @@ async def fsck(
             await flush()
     await flush()
 
-    async for _path, modified in blobs.iterate_temp():
-        if modified > cutoff:
+    async for temp in blobs.iterate_temp():
+        if temp.modified > cutoff:
             report.temp_in_flight += 1
         else:
             report.temp_abandoned += 1
@@ -158,10 +156,8 @@ def _age(modified: float) -> str:
 async def _check_row(
     blobs: BlobStore, row: StoredFile, report: FsckReport, verify_hashes: bool
 ) -> None:
-    path = blobs.path(row.entity, row.sha256)
-    try:
-        size = (await anyio.to_thread.run_sync(path.stat)).st_size
-    except FileNotFoundError:
+    size = await blobs.size_of(row.entity, row.sha256)
+    if size is None:
         report.dangling_rows += 1
         report.note(f"dangling row {row.id}: blob {row.entity}/{row.sha256} is missing")
         return
@@ -171,10 +167,6 @@ async def _check_row(
     if verify_hashes and await blobs.hash_of(row.entity, row.sha256) != row.sha256:
         report.hash_mismatches += 1
         report.note(f"hash mismatch {row.id}: blob {row.entity}/{row.sha256} is corrupt")
-
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -229,9 +221,9 @@ async def gc(
             await flush()
     await flush()
 
-    async for path, modified in files.blobs.iterate_temp():
-        if modified <= cutoff:
+    async for temp in files.blobs.iterate_temp():
+        if temp.modified <= cutoff:
             if not dry_run:
-                await anyio.to_thread.run_sync(_unlink, path)
+                await files.blobs.remove_temp(temp)
             report.temp_removed += 1
     return report

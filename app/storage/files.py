@@ -30,7 +30,7 @@ from app.storage.blobs import BlobStore, TempBlob
 from app.storage.entities import ENTITIES, Limits, StorageEntity, limits_for
 from app.storage.filenames import sanitise
 from app.storage.locks import lock_blob
-from app.storage.probe import NotAcceptable, Probe, probe_image, sniff
+from app.storage.probe import NotAcceptable, Probe, probe_stream, sniff
 
 logger = logging.getLogger("contentgraph.storage")
 
@@ -39,7 +39,7 @@ BlobRef = tuple[str, str]  # (entity, sha256)
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """An uploaded file as the services see it: the client's name, and the bytes on disk."""
+    """An uploaded file as the services see it: the client's name, and its temporary blob."""
 
     filename: str | None
     blob: TempBlob
@@ -70,12 +70,14 @@ class Files:
         if incoming.blob.size == 0:
             raise NotAcceptable("the file is empty")
         if entity.images_only:
-            probe = await anyio.to_thread.run_sync(
-                lambda: probe_image(incoming.blob.path, max_pixels=self.settings.image_max_pixels)
-            )
+            probe = await anyio.to_thread.run_sync(self._probe_image, incoming.blob)
         else:
             probe = Probe(sniff(incoming.blob.head))
         return Inspected(incoming, probe, sanitise(incoming.filename, probe.content_type))
+
+    def _probe_image(self, blob: TempBlob) -> Probe:
+        with self.blobs.temp_reader(blob) as handle:
+            return probe_stream(handle, blob.size, max_pixels=self.settings.image_max_pixels)
 
     async def record(
         self,

@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -101,21 +102,27 @@ def sniff(head: bytes) -> str:
 
 
 def probe_image(path: Path, *, max_pixels: int) -> Probe:
-    """Identify a raster image (in a worker thread: it reads the whole file); refuse the rest."""
+    """Identify a raster image file (in a worker thread: it reads the whole file)."""
     with path.open("rb", buffering=PIECE) as handle:
-        head = handle.read(16)
-        handle.seek(0)
-        walker = _walker(head)
-        try:
-            facts = walker(Reader(handle), max_pixels)
-        except TooManyPixels as bomb:
-            raise NotAcceptable(
-                f"the image is {bomb.width}x{bomb.height}; at most {max_pixels} pixels are accepted"
-            ) from None
-        except Unsupported as refused:
-            raise NotAcceptable(str(refused)) from None
-        except Damaged as damage:
-            raise NotAcceptable(f"the image is damaged or truncated: {damage}") from None
+        return probe_stream(handle, path.stat().st_size, max_pixels=max_pixels)
+
+
+def probe_stream(handle: BinaryIO, size: int, *, max_pixels: int) -> Probe:
+    """Identify a raster image from a seekable reader at its start, of ``size`` bytes (in a
+    worker thread: it reads the whole image); refuse the rest."""
+    head = handle.read(16)
+    handle.seek(0)
+    walker = _walker(head)
+    try:
+        facts = walker(Reader(handle, size), max_pixels)
+    except TooManyPixels as bomb:
+        raise NotAcceptable(
+            f"the image is {bomb.width}x{bomb.height}; at most {max_pixels} pixels are accepted"
+        ) from None
+    except Unsupported as refused:
+        raise NotAcceptable(str(refused)) from None
+    except Damaged as damage:
+        raise NotAcceptable(f"the image is damaged or truncated: {damage}") from None
     width, height = facts.width, facts.height
     if _orientation(facts.exif) in _ROTATED:
         width, height = height, width

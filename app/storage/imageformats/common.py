@@ -48,9 +48,9 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 class Reader:
     """Exact reads over an image file: running past its end is damage, never a short read."""
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, size: int | None = None) -> None:
         self._handle = handle
-        self.size = os.fstat(handle.fileno()).st_size
+        self.size = os.fstat(handle.fileno()).st_size if size is None else size
         self.position = handle.tell()
 
     def remaining(self) -> int:
