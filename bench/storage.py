@@ -34,10 +34,11 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.config import Config
 
-from bench.common import free_port, publish
-from bench.upload import BOUNDARY, CHUNK, PASSWORD, disk_write, multipart_body, payload
+from bench.common import SECRET, create_admin, free_port, login, publish, server
+from bench.upload import BOUNDARY, CHUNK, disk_write, multipart_body, payload
 
-KEY, SECRET, REGION, BUCKET = "bench-key", "bench-secret", "us-east-1", "bench-blobs"
+ACCESS_KEY, SECRET_ACCESS_KEY = "bench-key", "bench-secret"
+REGION, BUCKET = "us-east-1", "bench-blobs"
 PART_BYTES = 8 * CHUNK
 
 
@@ -60,8 +61,8 @@ def moto_server() -> Iterator[str]:
             "s3",
             endpoint_url=endpoint,
             region_name=REGION,
-            aws_access_key_id=KEY,
-            aws_secret_access_key=SECRET,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
             config=Config(s3={"addressing_style": "path"}),
         )
         client.create_bucket(Bucket=BUCKET)
@@ -81,8 +82,8 @@ async def plain_upload(endpoint: str, parts: Iterable[bytes], salt: int) -> floa
         "s3",
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
         config=config,
     ) as client:
         started = time.perf_counter()
@@ -127,54 +128,24 @@ def contentgraph(root: Path, size: int, **storage: str) -> Iterator[tuple[httpx.
         "REDIS_URL": "",
         "VAR_DIR": str(root / "var"),
         "FILES_ROOT": str(root / "files"),
-        "SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij",
+        "SECRET_KEY": SECRET,
         "LOG_LEVEL": "WARNING",
         "STORAGE_LIMITS": json.dumps({"contacts.avatar": {"max_bytes": 2 * size, "max_files": 1}}),
         **storage,
     }
-    run = [sys.executable, "-m", "app.cli"]
-    subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
     subprocess.run(
-        [*run, "createuser", "loadtest", "--admin", "--password-stdin"],
-        env=env,
-        input=PASSWORD,
-        text=True,
-        capture_output=True,
+        [sys.executable, "-m", "app.cli", "migrate"], env=env, check=True, capture_output=True
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [*run, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
-            for _ in range(300):
-                with contextlib.suppress(httpx.TransportError):
-                    if http.get("/healthz").status_code == 200:
-                        break
-                time.sleep(0.1)
-            login = 'mutation($p: String!) { login(input: {username: "loadtest", password: $p}) { token } }'
-            token = http.post(
-                "/graphql", json={"query": login, "variables": {"p": PASSWORD}}
-            ).json()
-            http.headers.update(
-                {
-                    "Authorization": f"Bearer {token['data']['login']['token']}",
-                    "Apollo-Require-Preflight": "1",
-                }
-            )
-            created = http.post(
-                "/graphql",
-                json={
-                    "query": 'mutation { createContact(input: {name: "Bench"}) { contact { id } } }'
-                },
-            ).json()
-            yield http, created["data"]["createContact"]["contact"]["id"]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    create_admin(env, "loadtest")
+    with server(env) as (base, _pid), httpx.Client(base_url=base, timeout=600) as http:
+        http.headers.update(
+            {"Authorization": f"Bearer {login(base, 'loadtest')}", "Apollo-Require-Preflight": "1"}
+        )
+        created = http.post(
+            "/graphql",
+            json={"query": 'mutation { createContact(input: {name: "Bench"}) { contact { id } } }'},
+        ).json()
+        yield http, created["data"]["createContact"]["contact"]["id"]
 
 
 def upload(http: httpx.Client, contact: str, parts: Iterable[bytes], size: int) -> float:
@@ -208,8 +179,8 @@ def main() -> None:
             "S3_BUCKET": BUCKET,
             "S3_ENDPOINT_URL": endpoint,
             "S3_REGION": REGION,
-            "S3_ACCESS_KEY_ID": KEY,
-            "S3_SECRET_ACCESS_KEY": SECRET,
+            "S3_ACCESS_KEY_ID": ACCESS_KEY,
+            "S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             "S3_ADDRESSING_STYLE": "path",
             "S3_PART_BYTES": str(PART_BYTES),
         }

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -42,6 +43,42 @@ def start(arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 def start_server(env: dict[str, str], port: int, *arguments: str) -> subprocess.Popen[bytes]:
     """`contentgraph serve` on ``port``, its output discarded."""
     return start([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *arguments], env)
+
+
+def start_logged_servers(
+    env: dict[str, str], directory: Path, count: int
+) -> list[tuple[subprocess.Popen[bytes], str]]:
+    """``count`` `contentgraph serve` processes on free ports, each writing to
+    ``directory/server-N.log``, healthy when this returns: [(process, base URL)]."""
+    started = []
+    for number in range(count):
+        port = free_port()
+        with (directory / f"server-{number}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        started.append((process, f"http://127.0.0.1:{port}"))
+    for process, base in started:
+        wait_healthy(process, base)
+    return started
+
+
+def login_token(base: str, username: str, password: str) -> str:
+    """A session token from the login mutation of the server at ``base``."""
+    answer = httpx.post(
+        f"{base}/graphql",
+        json={
+            "query": "mutation($u: String!, $p: String!) "
+            "{ login(input: {username: $u, password: $p}) { token } }",
+            "variables": {"u": username, "p": password},
+        },
+    ).json()
+    token: str = answer["data"]["login"]["token"]
+    return token
 
 
 def wait_healthy(process: subprocess.Popen[bytes], base_url: str, timeout: float = 30) -> None:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,7 +40,14 @@ from tests.backends import (
     unavailable,
 )
 from tests.conftest import PASSWORD, run_cli
-from tests.processes import SEARCH_PATH, free_port, kill_group, port_open, wait_healthy
+from tests.processes import (
+    SEARCH_PATH,
+    free_port,
+    kill_group,
+    login_token,
+    port_open,
+    start_logged_servers,
+)
 from tests.uploads import upload
 
 NGINX_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
@@ -140,20 +146,9 @@ def stack() -> Iterator[Stack]:
         assert migrated.returncode == 0, migrated.stderr
         created = run_cli(env, "createuser", "ops", "--admin", "--password-stdin", stdin=PASSWORD)
         assert created.returncode == 0, created.stderr
-        replicas = [free_port(), free_port()]
-        for number, replica in enumerate(replicas):
-            with (directory / f"replica-{number}.log").open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "app.cli", "serve", "--port", str(replica)],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        for process, replica in zip(processes, replicas, strict=True):
-            wait_healthy(process, f"http://127.0.0.1:{replica}")
+        started = start_logged_servers(env, directory, 2)
+        processes.extend(process for process, _ in started)
+        replicas = [int(base.rsplit(":", 1)[1]) for _, base in started]
         port = free_port()
         config = directory / "nginx.conf"
         config.write_text(local_configuration(directory, port, replicas))
@@ -182,15 +177,7 @@ def stack() -> Iterator[Stack]:
             assert time.monotonic() < deadline, "nginx did not listen"
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
-        login = httpx.post(
-            f"{base}/graphql",
-            json={
-                "query": "mutation($p: String!) "
-                '{ login(input: {username: "ops", password: $p}) { token } }',
-                "variables": {"p": PASSWORD},
-            },
-        ).json()
-        yield Stack(base, replicas, directory / "access.log", login["data"]["login"]["token"])
+        yield Stack(base, replicas, directory / "access.log", login_token(base, "ops", PASSWORD))
     finally:
         for process in reversed(processes):
             kill_group(process)

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from tests.backends import (
     drop_redis_keys,
 )
 from tests.conftest import PASSWORD, run_cli
-from tests.processes import free_port, kill_group, wait_healthy
+from tests.processes import kill_group, login_token, start_logged_servers
 from tests.s3_server import S3Server
 from tests.uploads import upload
 
@@ -85,30 +84,10 @@ def pair(s3_server: S3Server) -> Iterator[Pair]:
         assert run_cli(env, "migrate").returncode == 0
         created = run_cli(env, "createuser", "ops", "--admin", "--password-stdin", stdin=PASSWORD)
         assert created.returncode == 0, created.stderr
-        ports = [free_port(), free_port()]
-        for number, port in enumerate(ports):
-            with (directory / f"server-{number}.log").open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for process, base in zip(processes, bases, strict=True):
-            wait_healthy(process, base)
-        login = httpx.post(
-            f"{bases[0]}/graphql",
-            json={
-                "query": "mutation($p: String!) "
-                '{ login(input: {username: "ops", password: $p}) { token } }',
-                "variables": {"p": PASSWORD},
-            },
-        ).json()
-        yield Pair(bases[0], bases[1], env, bucket, login["data"]["login"]["token"])
+        started = start_logged_servers(env, directory, 2)
+        processes.extend(process for process, _ in started)
+        (_, first), (_, second) = started
+        yield Pair(first, second, env, bucket, login_token(first, "ops", PASSWORD))
     finally:
         for process in processes:
             kill_group(process)

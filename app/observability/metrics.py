@@ -52,6 +52,7 @@ import contextlib
 import glob
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -193,9 +194,20 @@ def observe_request(
     transport: str, operation: str, code: str, seconds: float | None = None
 ) -> None:
     """One GraphQL operation answered (``seconds``: its latency, None for a subscription)."""
-    requests.labels(transport=transport, operation=operation, code=code).inc()
+    key = (transport, operation, code)
+    children = _request_children.get(key)
+    if children is None:  # labels() validates and locks on every call: once per label set
+        children = _request_children[key] = (
+            requests.labels(transport=transport, operation=operation, code=code),
+            request_duration.labels(transport=transport, operation=operation),
+        )
+    children[0].inc()
     if seconds is not None:
-        request_duration.labels(transport=transport, operation=operation).observe(seconds)
+        children[1].observe(seconds)
+
+
+#: The children of each (transport, operation, code) seen: a bounded set (codes are an enum).
+_request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
 def multiprocess_path() -> str | None:
