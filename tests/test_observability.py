@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from websockets.typing import Subprotocol
 
-from app.observability import logs
+from app.observability import context, logs
 from app.observability.multiprocess import MULTIPROC_ENV, forget_inherited, metrics_directory
 from tests import images
 from tests.backends import (
@@ -117,6 +117,22 @@ async def test_a_request_id_goes_back_as_it_came_or_is_made(client: httpx.AsyncC
     for header in unfit:
         response = await client.get("/healthz", headers={b"X-Request-Id": header})
         assert GENERATED.fullmatch(response.headers["x-request-id"]), header
+
+
+def test_made_request_ids_never_repeat_and_a_forked_worker_draws_its_own() -> None:
+    made = [context.new_request_id() for _ in range(10_000)]
+    assert len(set(made)) == len(made) and all(GENERATED.fullmatch(found) for found in made)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: one id, through the pipe, and out without pytest's teardown
+        os.write(writer, context.new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    theirs = os.read(reader, 64).decode()
+    os.close(reader)
+    assert GENERATED.fullmatch(theirs) and theirs[:16] != made[-1][:16]
+    assert theirs not in made
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -71,12 +74,13 @@ class Database:
             self.statements += 1
             metrics.sql_statements.inc()
 
-    async def fetch_json(self, sql: str, params: list[object]) -> str:
-        """The text of the one value one statement returns (PostgreSQL only)."""
+    def fetch_json(self, sql: str, params: list[object]) -> Coroutine[Any, Any, str]:
+        """The text of the one value one statement returns (PostgreSQL only). Hands back the
+        reader's coroutine rather than awaiting it: one frame fewer on the hottest path."""
         assert self.json_reads is not None, "one-statement JSON reads need PostgreSQL"
         self.statements += 1
         metrics.sql_statements.inc()
-        return await self.json_reads.fetch_text(sql, params)
+        return self.json_reads.fetch_text(sql, params)
 
     def session(self) -> AsyncSession:
         return install(self.sessions(), self.on_commit)

@@ -68,18 +68,6 @@ class JsonReads:
             connection = slots.get_nowait()
         in_use.inc()
         try:
-            return await self._fetch(slots, connection, sql, params)
-        finally:
-            in_use.dec()
-
-    async def _fetch(
-        self,
-        slots: asyncio.LifoQueue[asyncpg.Connection | None],
-        connection: asyncpg.Connection | None,
-        sql: str,
-        params: Sequence[object],
-    ) -> str:
-        try:
             if connection is None or connection.is_closed():
                 connection = await asyncpg.connect(
                     self._dsn,
@@ -95,6 +83,8 @@ class JsonReads:
                 connection.terminate()  # broken, or cancelled mid-query: state unknown
             slots.put_nowait(None)
             raise
+        finally:
+            in_use.dec()
         slots.put_nowait(connection)
         return value
 

@@ -88,6 +88,8 @@ def _path(scope: Scope) -> str:
 def _log_request(
     scope: Scope, info: context.RequestInfo, status: int | None, seconds: float
 ) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return  # not even a request line would be written (and probes' are quieter still)
     path = _path(scope)
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     if not logger.isEnabledFor(level):
@@ -108,6 +110,5 @@ def _log_request(
             duration_ms=duration_ms,
             operation=info.operation_name,
             operation_type=info.operation_type,
-            **info.extra,
         ),
     )

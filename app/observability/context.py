@@ -8,10 +8,12 @@ object, and the GraphQL layers fill in the operation they ran, for the request's
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
+import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: A client's X-Request-Id is kept when it is this short and made of these characters (a
 #: UUID, a hex trace id, a ULID); anything else is replaced, so a log line never carries what
@@ -26,8 +28,6 @@ class RequestInfo:
     request_id: str
     operation_name: str | None = None
     operation_type: str | None = None
-    #: Filled by whoever knows: fields for the request's log line.
-    extra: dict[str, object] = field(default_factory=dict)
 
     def ran(self, operation_type: str | None, operation_name: object) -> None:
         """The operation this request ran (the first one, for a websocket's line)."""
@@ -45,8 +45,28 @@ _CURRENT: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
 )
 
 
+class _RequestIds:
+    """32 hex digits: 16 random to this process, then a count. Unique without a system call
+    per request (secrets.token_hex asks the kernel every time; an id is not a secret), and
+    drawn again in a forked child, so two workers never share a prefix."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.count = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.count):016x}"
+
+
+_ids = _RequestIds()
+
+
 def new_request_id() -> str:
-    return secrets.token_hex(16)
+    return _ids.next()
 
 
 def accepted_request_id(value: str | None) -> str:
