@@ -23,6 +23,7 @@ from app.db.database import Database
 from app.db.migrate import upgrade
 from app.db.models import Album, Contact, Photo, StoredFile
 
+ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "load generator password 42"
@@ -154,17 +155,19 @@ def server(
     command: tuple[str, ...] = ("-m", "app.cli", "serve"),
     health: str = "/healthz",
     log: Path | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[tuple[str, int]]:
     """A production-shape server process (uvloop, httptools) on a free port - contentgraph
     unless ``command`` says otherwise, its output in ``log`` (else discarded); yields (base
-    URL, pid) once ``health`` answers 200."""
+    URL, pid) once ``health`` answers 200. ``cwd``: whose code runs (``python -m`` imports
+    from there first: bench perf's ``--before`` points it at a checkout of older code)."""
     port = free_port()
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(
             [sys.executable, *command, "--port", str(port)],
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -10,6 +10,11 @@ raw app answers every workload with the same data as contentgraph (file URLs com
 their signature), so the two do the same work.
 
     .venv/bin/python -m bench.perf [--rounds 3] [--seconds 8] [--only Q_search,Q_node]
+                                   [--before REF]
+
+``--before REF`` also runs the code at git ref REF (checked out in a temporary worktree, on
+the same database) in the same rounds, for a before/after measured in one run: this
+machine's absolute figures drift by 2x between runs, so only same-run ratios compare.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
+    ROOT,
     create_admin,
     environment,
     free_port,
@@ -95,6 +101,10 @@ TARGETS = {
     "Q_backward": 0.60,
     "Q_node": 0.60,
 }
+
+
+#: How long the idle server's background statements are counted before the rounds.
+BACKGROUND_SECONDS = 3
 
 
 def kib(pid: int, field: str) -> int:
@@ -263,73 +273,114 @@ def main() -> None:
         metavar="NAME[,NAME]",
         help=f"run only these workloads (of {', '.join(NAMES)})",
     )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also measure the code at this git ref, in the same rounds (a 'before' column)",
+    )
     args = parser.parse_args()
     url = asyncio.run(fresh_database("contentgraph_bench_perf"))
     asyncio.run(seed(url, contacts=1000, albums=100, photos_per_album=50))
     rows: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, contextlib.ExitStack() as stack:
         env = environment(url, Path(work), REDIS_PREFIX="bench-perf")
         create_admin(env, "perf")
-        with server(env) as (ours, our_pid), raw_server(url) as (raw, _raw_pid):
-            time.sleep(1)
-            idle = kib(our_pid, "VmRSS") / 1024
-            token = login(ours, "perf")
-            plan = workloads(ours, token)
-            same_answers(ours, raw, token, plan)
-            for name in args.only:
-                query, extensions = plan[name]
-                for base in (ours, raw):
-                    drive(
-                        f"{base}/graphql" if base == ours else base,
+        ours, our_pid = stack.enter_context(server(env))
+        raw, _raw_pid = stack.enter_context(raw_server(url))
+        older: str | None = None
+        if args.before:
+            folder = stack.enter_context(checkout(args.before))
+            older_env = environment(url, Path(work) / "before", REDIS_PREFIX="bench-perf-before")
+            older, _older_pid = stack.enter_context(server(older_env, cwd=folder))
+        time.sleep(1)
+        idle = kib(our_pid, "VmRSS") / 1024
+        quiet = statements(ours)
+        time.sleep(BACKGROUND_SECONDS)
+        background = (statements(ours) - quiet) / BACKGROUND_SECONDS
+        token = login(ours, "perf")
+        plan = workloads(ours, token)
+        same_answers(ours, raw, token, plan)
+        older_token = ""
+        if older is not None:
+            older_token = login(older, "perf")
+            same_answers(older, raw, older_token, plan)
+        for name in args.only:
+            query, extensions = plan[name]
+            targets = [(f"{ours}/graphql", token), (raw, token)]
+            if older is not None:
+                targets.append((f"{older}/graphql", older_token))
+            for target, key in targets:
+                drive(target, query, key, seconds=3, extensions=extensions)
+            series = rows.setdefault(name, {})
+            for _ in range(args.rounds):
+                before = statements(ours)
+                mine = drive(
+                    f"{ours}/graphql", query, token, seconds=args.seconds, extensions=extensions
+                )
+                per_request = (statements(ours) - before) / max(mine.requests, 1)
+                base_line = drive(raw, query, token, seconds=args.seconds, extensions=extensions)
+                assert mine.errors == 0 and base_line.errors == 0, (mine, base_line)
+                for key, value in (
+                    ("ours", mine.rps),
+                    ("raw", base_line.rps),
+                    ("ratio", mine.rps / base_line.rps),
+                    ("p50", mine.p50_ms),
+                    ("p99", mine.p99_ms),
+                    ("raw_p50", base_line.p50_ms),
+                    ("raw_p99", base_line.p99_ms),
+                    ("statements", per_request),
+                ):
+                    series.setdefault(key, []).append(value)
+                if older is not None:
+                    theirs = drive(
+                        f"{older}/graphql",
                         query,
-                        token,
-                        seconds=3,
+                        older_token,
+                        seconds=args.seconds,
                         extensions=extensions,
                     )
-                series = rows.setdefault(name, {})
-                for _ in range(args.rounds):
-                    before = statements(ours)
-                    mine = drive(
-                        f"{ours}/graphql", query, token, seconds=args.seconds, extensions=extensions
-                    )
-                    per_request = (statements(ours) - before) / max(mine.requests, 1)
-                    base_line = drive(
-                        raw, query, token, seconds=args.seconds, extensions=extensions
-                    )
-                    assert mine.errors == 0 and base_line.errors == 0, (mine, base_line)
-                    for key, value in (
-                        ("ours", mine.rps),
-                        ("raw", base_line.rps),
-                        ("ratio", mine.rps / base_line.rps),
-                        ("p50", mine.p50_ms),
-                        ("p99", mine.p99_ms),
-                        ("raw_p50", base_line.p50_ms),
-                        ("raw_p99", base_line.p99_ms),
-                        ("statements", per_request),
-                    ):
-                        series.setdefault(key, []).append(value)
-            peak = kib(our_pid, "VmHWM") / 1024
+                    assert theirs.errors == 0, theirs
+                    series.setdefault("before", []).append(theirs.rps / base_line.rps)
+        peak = kib(our_pid, "VmHWM") / 1024
 
     lines = [
-        "| workload | contentgraph req/s | raw req/s | ratio to raw (target) | ratio per round | PostGraphile 4 | p50 / p99 ms | raw p50 / p99 ms | SQL statements / request |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | contentgraph req/s | raw req/s | ratio to raw (target) | ratio per round | "
+        f"before{f' ({args.before})' if args.before else ''} | PostGraphile 4 | p50 / p99 ms | "
+        "raw p50 / p99 ms | SQL statements / request |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, series in rows.items():
         med = {key: median(values) for key, values in series.items()}
         peer = f"{PEERS[name]:.2f}" if name in PEERS else "-"
+        older = f"{med['before']:.2f}" if "before" in med else "-"
         lines.append(
             f"| {name} | {med['ours']:.0f} | {med['raw']:.0f} | {med['ratio']:.3f} ({TARGETS[name]:.2f}) | "
             f"{' '.join(f'{r:.2f}' for r in series['ratio'])} | "
-            f"{peer} | {med['p50']:.1f} / {med['p99']:.1f} | {med['raw_p50']:.1f} / {med['raw_p99']:.1f} | "
+            f"{older} | {peer} | {med['p50']:.1f} / {med['p99']:.1f} | {med['raw_p50']:.1f} / {med['raw_p99']:.1f} | "
             f"{med['statements']:.2f} |"
         )
     lines.append("")
     lines.append(
         f"contentgraph server: idle RSS {idle:.0f} MiB (target < 150), peak {peak:.0f} MiB; "
-        f"{args.rounds} alternating rounds of {args.seconds} s, wrk -c16."
+        f"{args.rounds} alternating rounds of {args.seconds} s, wrk -c16. SQL statements a "
+        f"second with no requests: {background:.1f} (the outbox relay's poll), counted in the "
+        "per-request figures, as are the viewer cache's re-checks of the session under load."
     )
     publish("perf", lines)
     chart(rows)
+
+
+@contextlib.contextmanager
+def checkout(ref: str) -> Iterator[Path]:
+    """The code at git ref ``ref``, in a temporary worktree removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="contentgraph-before-"))
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "--quiet", str(folder), ref], cwd=ROOT, check=True
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
 
 
 def median(values: list[float]) -> float:
