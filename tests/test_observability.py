@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import prometheus_client
 import pytest
 import websockets
 from starlette.applications import Starlette
@@ -28,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from websockets.typing import Subprotocol
 
-from app.observability import context, logs
+from app.observability import context, logs, metrics
 from app.observability.multiprocess import MULTIPROC_ENV, forget_inherited, metrics_directory
 from tests import images
 from tests.backends import (
@@ -117,6 +118,41 @@ async def test_a_request_id_goes_back_as_it_came_or_is_made(client: httpx.AsyncC
     for header in unfit:
         response = await client.get("/healthz", headers={b"X-Request-Id": header})
         assert GENERATED.fullmatch(response.headers["x-request-id"]), header
+
+
+def test_the_hot_path_adders_export_what_prometheus_clients_own_calls_do() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    histogram = prometheus_client.Histogram(
+        "latency", "", ["way"], buckets=metrics.LATENCY_BUCKETS, registry=registry
+    )
+    counter = prometheus_client.Counter("calls", "", ["way"], registry=registry)
+    gauge = prometheus_client.Gauge("held", "", ["way"], registry=registry)
+    observer = metrics.LatencyObserver(histogram.labels(way="fast"))
+    add_call, add_held = (
+        metrics.adder(counter.labels(way="fast")),
+        metrics.adder(gauge.labels(way="fast")),
+    )
+    # On a bound (a bucket's "le" includes it), between, below the first, past the last.
+    for seconds in (0.0, 0.0005, 0.001, 0.0010001, 0.004, 0.25, 9.99, 10.0, 10.5, 3600.0):
+        histogram.labels(way="own").observe(seconds)
+        observer.observe(seconds)
+        counter.labels(way="own").inc()
+        add_call(1)
+        gauge.labels(way="own").inc()
+        add_held(1)
+    gauge.labels(way="own").dec()
+    add_held(-1)
+
+    def exported(way: str) -> dict[tuple[str, str], float]:
+        return {
+            (sample.name, sample.labels.get("le", "")): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.labels.get("way") == way
+        }
+
+    own, fast = exported("own"), exported("fast")
+    assert own == fast and own[("latency_bucket", "0.001")] == 3 and own[("held", "")] == 9
 
 
 def test_made_request_ids_never_repeat_and_a_forked_worker_draws_its_own() -> None:

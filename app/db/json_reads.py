@@ -30,7 +30,7 @@ from app.observability import metrics
 #: How these connections show in pg_stat_activity.
 APPLICATION_NAME = "contentgraph-json-reads"
 waiting = metrics.db_waiting.labels(pool="compiled")
-in_use = metrics.db_in_use.labels(pool="compiled")
+add_in_use = metrics.adder(metrics.db_in_use.labels(pool="compiled"))
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -66,7 +66,7 @@ class JsonReads:
                 waiting.dec()
         else:
             connection = slots.get_nowait()
-        in_use.inc()
+        add_in_use(1)
         try:
             if connection is None or connection.is_closed():
                 connection = await asyncpg.connect(
@@ -84,7 +84,7 @@ class JsonReads:
             slots.put_nowait(None)
             raise
         finally:
-            in_use.dec()
+            add_in_use(-1)
         slots.put_nowait(connection)
         return value
 

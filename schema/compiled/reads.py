@@ -115,7 +115,7 @@ class CompiledReads:
         if plan.has_cursors:
             body = self.cursors.finish(body)
         self.answered += 1
-        metrics.compiled_reads.inc()
+        metrics.count_compiled_read(1)
         return body
 
     def bind(
