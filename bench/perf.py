@@ -365,8 +365,8 @@ def main() -> None:
     lines.append(
         f"contentgraph server: idle RSS {idle:.0f} MiB (target < 150), peak {peak:.0f} MiB; "
         f"{args.rounds} rounds of {args.seconds} s in turning order, wrk -c16. SQL statements a "
-        f"second with no requests: {background:.1f} (the outbox relay's poll), counted in the "
-        "per-request figures, as are the viewer cache's re-checks of the session under load."
+        f"second with no requests: {background:.1f}; the per-request figures count whatever "
+        "the server sends meanwhile, the viewer cache's re-checks of the session among it."
     )
     publish("perf", lines)
     chart(rows)
