@@ -35,7 +35,7 @@ from aiobotocore.session import get_session
 from botocore.config import Config
 
 from bench.common import SECRET, create_admin, free_port, login, publish, server
-from bench.upload import BOUNDARY, CHUNK, disk_write, multipart_body, payload
+from bench.upload import CHUNK, disk_write, payload, timed_upload
 
 ACCESS_KEY, SECRET_ACCESS_KEY = "bench-key", "bench-secret"
 REGION, BUCKET = "us-east-1", "bench-blobs"
@@ -148,24 +148,6 @@ def contentgraph(root: Path, size: int, **storage: str) -> Iterator[tuple[httpx.
         yield http, created["data"]["createContact"]["contact"]["id"]
 
 
-def upload(http: httpx.Client, contact: str, parts: Iterable[bytes], size: int) -> float:
-    body, length = multipart_body(contact, parts, size)
-    started = time.perf_counter()
-    response = http.post(
-        "/graphql",
-        content=body,
-        headers={
-            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Content-Length": str(length),
-        },
-    )
-    elapsed = time.perf_counter() - started
-    result: Any = response.json()["data"]["setContactAvatar"]
-    assert result["userErrors"] == [], result
-    assert result["contact"]["avatar"]["size"] == size
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=32)
@@ -190,7 +172,7 @@ def main() -> None:
                 for round_ in range(args.rounds):  # alternate with the baseline
                     salt = 10 * round_ + (1 if name == "s3" else 0)
                     seconds.setdefault(name, []).append(
-                        upload(http, contact, payload(size, salt), size)
+                        timed_upload(http, contact, payload(size, salt), size)
                     )
                     if name == "local":
                         baseline = disk_write(root, payload(size, 100 + salt), 100 + salt)

@@ -110,6 +110,26 @@ class RssSampler(threading.Thread):
             time.sleep(0.02)
 
 
+def timed_upload(http: httpx.Client, contact: str, parts: Iterable[bytes], nbytes: int) -> float:
+    """Seconds to upload ``parts`` as ``contact``'s avatar through ``http`` (whose headers sign
+    in), checked to have stored all ``nbytes``."""
+    body, length = multipart_body(contact, parts, nbytes)
+    started = time.perf_counter()
+    response = http.post(
+        "/graphql",
+        content=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Content-Length": str(length),
+        },
+    )
+    elapsed = time.perf_counter() - started
+    result = response.json()["data"]["setContactAvatar"]
+    assert result["userErrors"] == [], result
+    assert result["contact"]["avatar"]["size"] == nbytes
+    return elapsed
+
+
 def multipart_body(
     contact_id: str, parts: Iterable[bytes], size: int
 ) -> tuple[Iterator[bytes], int]:
@@ -216,32 +236,17 @@ def main() -> None:
                         + '"}) { token } }'
                     },
                 ).json()["data"]["login"]["token"]
-                headers = {"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"}
+                http.headers.update(
+                    {"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "1"}
+                )
                 contact = http.post(
                     "/graphql",
-                    headers=headers,
                     json={
                         "query": 'mutation { createContact(input: {name: "Bench"}) { contact { id } } }'
                     },
                 ).json()["data"]["createContact"]["contact"]["id"]
 
-                def upload(parts: Iterable[bytes], nbytes: int) -> float:
-                    body, length = multipart_body(contact, parts, nbytes)
-                    started = time.perf_counter()
-                    response = http.post(
-                        "/graphql",
-                        content=body,
-                        headers={
-                            **headers,
-                            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                            "Content-Length": str(length),
-                        },
-                    )
-                    elapsed = time.perf_counter() - started
-                    result = response.json()["data"]["setContactAvatar"]
-                    assert result["userErrors"] == [], result
-                    assert result["contact"]["avatar"]["size"] == nbytes
-                    return elapsed
+                upload = partial(timed_upload, http, contact)
 
                 ours, plain = [], []
                 for round_ in range(args.rounds):  # alternate, so drift hits both alike
