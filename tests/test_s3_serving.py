@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from app.server import create_app
 from tests import images
 from tests.conftest import GraphQLClient, cli_env, client_address, run_cli, user_token
 from tests.s3_server import S3Server
-from tests.test_file_serving import MY_AVATAR, assert_refused
+from tests.test_file_serving import assert_refused, my_avatar
 from tests.test_uploads import ADD_PHOTOS, new_album, new_contact, set_avatar
 from tests.uploads import upload
 
@@ -205,15 +204,7 @@ async def test_public_files_stream_from_the_server_in_either_mode(
     """Their URL is what caches keep for a year: never a redirect to one that expires."""
     token = await user_token(s3.app, "pictured", "viewer")
     content = images.png(12, 12)
-    response = await upload(
-        http,
-        MY_AVATAR,
-        {"file": None},
-        {"0": ("me.png", content, "image/png")},
-        {"0": ["variables.file"]},
-        token=token,
-    )
-    avatar: dict[str, Any] = response.json()["data"]["setMyAvatar"]["user"]["avatar"]
+    avatar = await my_avatar(http, token, content)
     served = await http.get(avatar["url"])
     assert served.status_code == 200 and served.content == content
     assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
