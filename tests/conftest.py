@@ -8,10 +8,8 @@ import contextlib
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,6 +40,7 @@ from tests.backends import (
     sqlite_settings,
     unavailable,
 )
+from tests.processes import free_port, wait_healthy
 from tests.redis_server import disposable_redis  # noqa: F401 (a fixture for every module)
 from tests.s3_server import s3_server  # noqa: F401 (a fixture for every module)
 
@@ -206,12 +205,6 @@ def sql_counter(app: Starlette) -> Iterator[StatementCounter]:
     event.remove(engine, "before_cursor_execute", counter)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of the live server: the embedded default in a temp directory."""
@@ -286,7 +279,7 @@ def serve_process(
     env: dict[str, str], log_path: Path, *arguments: str
 ) -> Iterator[tuple[str, int]]:
     """Like ``serve``, and the pid too: for tests that watch the server process itself."""
-    port = _free_port()
+    port = free_port()
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
@@ -300,18 +293,10 @@ def serve_process(
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become healthy within 30 s")
-                time.sleep(0.1)
+            try:
+                wait_healthy(process, base_url)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error}: {log_path.read_text()}") from None
             yield base_url, process.pid
         finally:
             process.terminate()

@@ -81,18 +81,26 @@ def login_token(base: str, username: str, password: str) -> str:
     return token
 
 
-def wait_healthy(process: subprocess.Popen[bytes], base_url: str, timeout: float = 30) -> None:
-    """Until /healthz answers 200; fail at once if the process exits first."""
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, *, healthy: bool = True, timeout: float = 30
+) -> None:
+    """Until ``url`` answers - with 200 when ``healthy``, anything otherwise; fail at once if
+    the process exits first."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before serving")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode} before {url}")
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200 or not healthy:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the server did not become healthy within {timeout} s")
+            raise RuntimeError(f"{url} did not answer within {timeout} s")
         time.sleep(0.1)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base_url: str, timeout: float = 30) -> None:
+    """Until the server's /healthz answers 200; fail at once if it exits first."""
+    wait_answering(process, f"{base_url}/healthz", timeout=timeout)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

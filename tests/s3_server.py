@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
-import httpx
 import pytest
 from botocore.config import Config
 from pydantic import SecretStr
 
 from app.config import S3AddressingStyle, StorageBackend
 from app.storage.s3 import MIN_PART_BYTES, S3BlobStore
-from tests.processes import free_port, kill_group, start
+from tests.processes import free_port, kill_group, start, wait_answering
 
 ACCESS_KEY, SECRET_KEY, REGION = "testing-key", "testing-secret", "us-east-1"
 
@@ -95,17 +93,7 @@ def s3_server() -> Iterator[S3Server]:
     process = start(arguments, dict(os.environ))
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto's server exited with {process.returncode}")
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto's server did not answer within 30 s") from None
-                time.sleep(0.1)
+        wait_answering(process, f"{endpoint}/moto-api/", healthy=False)
         yield S3Server(endpoint)
     finally:
         kill_group(process)
