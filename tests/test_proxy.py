@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,25 +27,19 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from app.config import Settings
 from tests import images
 from tests.backends import (
-    REDIS_URL,
-    TEST_SECRET,
-    create_postgres_database,
-    drop_postgres_database,
-    drop_redis_keys,
     unavailable,
 )
-from tests.conftest import PASSWORD, run_cli
+from tests.conftest import PASSWORD
 from tests.processes import (
     SEARCH_PATH,
     free_port,
     kill_group,
     login_token,
     port_open,
-    start_logged_servers,
 )
+from tests.two_servers import two_servers
 from tests.uploads import upload
 
 NGINX_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
@@ -126,67 +118,48 @@ def stack() -> Iterator[Stack]:
     # Readable by nginx's workers, which drop root's rights (pytest's tmp_path is root's only).
     directory = Path(tempfile.mkdtemp(prefix="contentgraph-proxy-"))
     directory.chmod(0o755)
-    database = asyncio.run(create_postgres_database())
-    prefix = f"cgtest-{uuid.uuid4().hex[:12]}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k.upper() not in SETTINGS},
-        "DATABASE_URL": database,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": prefix,
-        "SECRET_KEY": TEST_SECRET,
-        "VAR_DIR": str(directory / "var"),
-        "FILES_ROOT": str(directory / "files"),  # one for both: the scaled profile has S3
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "8",
-        "LOG_LEVEL": "WARNING",
-    }
-    processes: list[subprocess.Popen[bytes]] = []
+    nginx: subprocess.Popen[bytes] | None = None
     try:
-        migrated = run_cli(env, "migrate")
-        assert migrated.returncode == 0, migrated.stderr
-        created = run_cli(env, "createuser", "ops", "--admin", "--password-stdin", stdin=PASSWORD)
-        assert created.returncode == 0, created.stderr
-        started = start_logged_servers(env, directory, 2)
-        processes.extend(process for process, _ in started)
-        replicas = [int(base.rsplit(":", 1)[1]) for _, base in started]
-        port = free_port()
-        config = directory / "nginx.conf"
-        config.write_text(local_configuration(directory, port, replicas))
-        arguments = [
-            binary,
-            "-p",
-            f"{directory}/",
-            "-c",
-            str(config),
-            "-g",
-            f"daemon off; pid {directory}/nginx.pid; error_log {directory}/error.log;",
-        ]
-        tested = subprocess.run([*arguments, "-t"], capture_output=True, text=True, timeout=30)
-        assert tested.returncode == 0, tested.stderr
-        processes.append(
-            subprocess.Popen(
-                arguments,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
-        deadline = time.monotonic() + 10
-        while not port_open(port):
-            assert processes[-1].poll() is None, (directory / "error.log").read_text()
-            assert time.monotonic() < deadline, "nginx did not listen"
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        yield Stack(base, replicas, directory / "access.log", login_token(base, "ops", PASSWORD))
+        # One files root for both replicas: the scaled profile has S3.
+        with two_servers(directory) as servers:
+            try:
+                replicas = [int(base.rsplit(":", 1)[1]) for base in servers.bases]
+                port = free_port()
+                config = directory / "nginx.conf"
+                config.write_text(local_configuration(directory, port, replicas))
+                arguments = [
+                    binary,
+                    "-p",
+                    f"{directory}/",
+                    "-c",
+                    str(config),
+                    "-g",
+                    f"daemon off; pid {directory}/nginx.pid; error_log {directory}/error.log;",
+                ]
+                tested = subprocess.run(
+                    [*arguments, "-t"], capture_output=True, text=True, timeout=30
+                )
+                assert tested.returncode == 0, tested.stderr
+                nginx = subprocess.Popen(
+                    arguments,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                deadline = time.monotonic() + 10
+                while not port_open(port):
+                    assert nginx.poll() is None, (directory / "error.log").read_text()
+                    assert time.monotonic() < deadline, "nginx did not listen"
+                    time.sleep(0.05)
+                base = f"http://127.0.0.1:{port}"
+                yield Stack(
+                    base, replicas, directory / "access.log", login_token(base, "ops", PASSWORD)
+                )
+            finally:
+                if nginx is not None:  # before the replicas behind it
+                    kill_group(nginx)
     finally:
-        for process in reversed(processes):
-            kill_group(process)
-        asyncio.run(drop_redis_keys(Settings.model_construct(redis_prefix=prefix)))
-        asyncio.run(drop_postgres_database(database))
         shutil.rmtree(directory, ignore_errors=True)
-
-
-SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
 def test_requests_spread_over_both_replicas(stack: Stack) -> None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +18,10 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from app.config import Settings
 from tests import images
-from tests.backends import (
-    REDIS_URL,
-    TEST_SECRET,
-    create_postgres_database,
-    drop_postgres_database,
-    drop_redis_keys,
-)
-from tests.conftest import PASSWORD, run_cli
-from tests.processes import kill_group, login_token, start_logged_servers
+from tests.conftest import run_cli
 from tests.s3_server import S3Server
+from tests.two_servers import two_servers
 from tests.uploads import upload
 
 CREATE = 'mutation { createContact(input: {name: "Shared"}) { contact { id } } }'
@@ -63,36 +52,13 @@ class Pair:
 @pytest.fixture(scope="module")
 def pair(s3_server: S3Server) -> Iterator[Pair]:
     directory = Path(tempfile.mkdtemp(prefix="contentgraph-pair-"))
-    database = asyncio.run(create_postgres_database())
-    prefix = f"cgtest-{uuid.uuid4().hex[:12]}"
     bucket = s3_server.new_bucket()
-    env = {
-        **{k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields},
-        "DATABASE_URL": database,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": prefix,
-        "SECRET_KEY": TEST_SECRET,
-        "VAR_DIR": str(directory / "var"),
-        "FILES_ROOT": str(directory / "unused"),  # files live in the bucket
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "8",
-        "LOG_LEVEL": "WARNING",
-        **s3_server.env(bucket),
-    }
-    processes: list[subprocess.Popen[bytes]] = []
     try:
-        assert run_cli(env, "migrate").returncode == 0
-        created = run_cli(env, "createuser", "ops", "--admin", "--password-stdin", stdin=PASSWORD)
-        assert created.returncode == 0, created.stderr
-        started = start_logged_servers(env, directory, 2)
-        processes.extend(process for process, _ in started)
-        (_, first), (_, second) = started
-        yield Pair(first, second, env, bucket, login_token(first, "ops", PASSWORD))
+        # FILES_ROOT stays unused: the files live in the bucket.
+        with two_servers(directory, **s3_server.env(bucket)) as servers:
+            first, second = servers.bases
+            yield Pair(first, second, servers.env, bucket, servers.token)
     finally:
-        for process in processes:
-            kill_group(process)
-        asyncio.run(drop_redis_keys(Settings.model_construct(redis_prefix=prefix)))
-        asyncio.run(drop_postgres_database(database))
         shutil.rmtree(directory, ignore_errors=True)
 
 
