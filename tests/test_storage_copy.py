@@ -21,8 +21,9 @@ import pytest
 from starlette.applications import Starlette
 
 from app.storage.blobs import BlobStore
+from app.storage.consistency import MAX_PROBLEMS, FsckReport
 from app.storage.local import LocalBlobStore
-from app.storage.moving import copy_store
+from app.storage.moving import CopyReport, copy_store
 from tests import images
 from tests.conftest import GraphQLClient, cli_env, run_cli
 from tests.factories import add, stored_file
@@ -176,3 +177,11 @@ async def test_the_commands_move_a_store_there_and_back(
     assert "copied 3 blobs" in back.stdout
     returned = sorted(p.read_bytes() for p in (tmp_path / "back").rglob("*") if p.is_file())
     assert returned == sorted(contents)
+
+
+def test_a_storage_report_lists_at_most_max_problems_of_them() -> None:
+    for report in (CopyReport(), FsckReport()):
+        for number in range(MAX_PROBLEMS + 5):
+            report.note(f"blob {number}: missing")
+        assert len(report.problems) == MAX_PROBLEMS
+        assert report.problems[-1] == f"blob {MAX_PROBLEMS - 1}: missing"

@@ -27,8 +27,22 @@ BATCH = 1000
 Tick = Callable[[int], None]
 
 
+#: A report lists at most this many problems - a broken store could have millions - while its
+#: counts stay exact.
+MAX_PROBLEMS = 1000
+
+
 @dataclass
-class FsckReport:
+class Problems:
+    problems: list[str] = field(default_factory=list)
+
+    def note(self, line: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(line)
+
+
+@dataclass
+class FsckReport(Problems):
     rows: int = 0
     blobs: int = 0
     # Faults: rows and blobs disagree.
@@ -46,7 +60,6 @@ class FsckReport:
     #: Temp files older than the grace period: uploads that never finished (a crash, a kill).
     #: No row can point at a temp file, so they are waste, not disagreement; ``gc`` removes them.
     temp_abandoned: int = 0
-    problems: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -54,10 +67,6 @@ class FsckReport:
         return not (
             self.dangling_rows or self.size_mismatches or self.hash_mismatches or self.orphan_blobs
         )
-
-    def note(self, line: str) -> None:
-        if len(self.problems) < 1000:
-            self.problems.append(line)
 
 
 async def count_rows(db: Database) -> int:

@@ -18,31 +18,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, tuple_
 
 from app.db.database import Database
 from app.db.models import StoredFile
 from app.storage.blobs import BlobMissing, BlobStore, TooLarge
+from app.storage.consistency import Problems
 
 BATCH = 500
 Referenced = tuple[str, str, int]  # entity, sha256, size
 
 
 @dataclass
-class CopyReport:
+class CopyReport(Problems):
     copied: int = 0
     bytes_copied: int = 0
     present: int = 0
     #: Blobs at the target whose size or hash was wrong, copied again.
     replaced: int = 0
     failed: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def note(self, line: str) -> None:
-        if len(self.problems) < 1000:
-            self.problems.append(line)
 
 
 async def count_referenced(db: Database) -> int:
