@@ -13,8 +13,36 @@ from pathlib import Path
 
 import httpx
 
+from app.config import Settings
+from tests.backends import REDIS_URL, TEST_SECRET
+
 #: Where Debian puts daemons (pgbouncer, nginx): off the PATH of users other than root.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+
+
+#: The environment variables Settings reads: a server the tests start inherits none of them.
+SETTINGS = {name.upper() for name in Settings.model_fields}
+
+
+def server_env(
+    directory: Path, database_url: str, redis_prefix: str, **settings: str
+) -> dict[str, str]:
+    """The environment of a server (or CLI) process the tests start: this one's, less any
+    setting, then the test database and Redis prefix, state under ``directory``, cheap
+    password hashing and quiet logs; ``settings`` add to or override it."""
+    return {
+        **{k: v for k, v in os.environ.items() if k.upper() not in SETTINGS},
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": redis_prefix,
+        "SECRET_KEY": TEST_SECRET,
+        "VAR_DIR": str(directory / "var"),
+        "FILES_ROOT": str(directory / "files"),
+        "PASSWORD_TIME_COST": "1",
+        "PASSWORD_MEMORY_KIB": "8",
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
 
 
 def free_port() -> int:

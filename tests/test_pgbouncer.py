@@ -11,7 +11,6 @@ control shows that this set-up catches the hazard when the caches are on.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -31,8 +30,6 @@ from app.db.migrate import upgrade
 from app.server import create_app
 from tests import images
 from tests.backends import (
-    REDIS_URL,
-    TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
     drop_redis_keys,
@@ -41,7 +38,7 @@ from tests.backends import (
 )
 from tests.conftest import PASSWORD, client_address, run_cli, user_token
 from tests.pgbouncer import DisposablePgBouncer, running_pgbouncer
-from tests.processes import free_port, kill_group, wait_healthy
+from tests.processes import free_port, kill_group, server_env, wait_healthy
 from tests.uploads import upload
 
 CONTACTS = "{ contacts(first: 20, orderBy: NAME_ASC) { totalCount nodes { id name } } }"
@@ -265,20 +262,14 @@ def test_serve_with_workers_through_pgbouncer(
     process numbering its statements from 1 (asyncpg's ids are per process). The pools may be
     larger than PostgreSQL allows: they are PgBouncer's clients, and serve only says so."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k.upper() not in SETTINGS},
-        "DATABASE_URL": bouncer.url(fresh_database.rpartition("/")[2]),
-        "DB_PGBOUNCER": "true",
-        "DB_POOL_SIZE": "200",  # 2 x 602 connections: far above max_connections
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": redis_prefix,
-        "SECRET_KEY": TEST_SECRET,
-        "VAR_DIR": str(tmp_path / "var"),
-        "FILES_ROOT": str(tmp_path / "files"),
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "8",
-        "LOG_LEVEL": "INFO",
-    }
+    env = server_env(
+        tmp_path,
+        bouncer.url(fresh_database.rpartition("/")[2]),
+        redis_prefix,
+        DB_PGBOUNCER="true",
+        DB_POOL_SIZE="200",  # 2 x 602 connections: far above max_connections
+        LOG_LEVEL="INFO",
+    )
     migrated = run_cli(env, "migrate")
     assert migrated.returncode == 0, migrated.stderr
     created = run_cli(env, "createuser", "ops", "--admin", "--password-stdin", stdin=PASSWORD)
@@ -323,6 +314,3 @@ def test_serve_with_workers_through_pgbouncer(
     text = log.read_text()
     assert "DB_PGBOUNCER: 2 workers x 602 = 1204 connections to PgBouncer" in text, text
     assert "Traceback" not in text, text
-
-
-SETTINGS = {name.upper() for name in Settings.model_fields}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,16 +12,12 @@ from pathlib import Path
 
 from app.config import Settings
 from tests.backends import (
-    REDIS_URL,
-    TEST_SECRET,
     create_postgres_database,
     drop_postgres_database,
     drop_redis_keys,
 )
 from tests.conftest import PASSWORD, run_cli
-from tests.processes import kill_group, login_token, start_logged_servers
-
-SETTINGS = {name.upper() for name in Settings.model_fields}
+from tests.processes import kill_group, login_token, server_env, start_logged_servers
 
 
 @dataclass(frozen=True)
@@ -40,19 +35,7 @@ def two_servers(directory: Path, **settings: str) -> Iterator[TwoServers]:
     keys and the processes are gone afterwards (``directory`` is the caller's)."""
     database = asyncio.run(create_postgres_database())
     prefix = f"cgtest-{uuid.uuid4().hex[:12]}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k.upper() not in SETTINGS},
-        "DATABASE_URL": database,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_PREFIX": prefix,
-        "SECRET_KEY": TEST_SECRET,
-        "VAR_DIR": str(directory / "var"),
-        "FILES_ROOT": str(directory / "files"),
-        "PASSWORD_TIME_COST": "1",
-        "PASSWORD_MEMORY_KIB": "8",
-        "LOG_LEVEL": "WARNING",
-        **settings,
-    }
+    env = server_env(directory, database, prefix, **settings)
     started = []
     try:
         migrated = run_cli(env, "migrate")
